@@ -1,0 +1,70 @@
+"""What the protocol programs in protocols/ share: own input, start, join, summary."""
+
+import sys
+
+from mpyc.runtime import mpc
+
+from mpclab.data import InputError, load_party_table
+from mpclab.join import JoinParameters, Roles, secure_inner_join
+from mpclab.session import ProtocolError, Session, fixed_point_format, write_json
+
+__all__ = ['join_options', 'start_and_join', 'finish']
+
+
+def join_options(args):
+    """The options every party must agree on for the join (no file names, no data)."""
+    return {'id': args.id, 'scale': args.scale, 'frac_bits': args.frac_bits,
+            'int_bits': args.int_bits, 'fxp_bits': args.fxp_bits, 'key_bits': args.key_bits,
+            'stat_sec': args.stat_sec, 'join_helper': args.join_helper,
+            'n_parties': len(mpc.parties)}
+
+
+def _own_tables(args, roles, fmt):
+    """Load this party's own table(s); errors are kept to report after connecting."""
+    scale = None if args.scale == 'none' else args.scale
+    tables = {}
+    for side, owner, path in (('left', roles.left, args.left), ('right', roles.right, args.right)):
+        if mpc.pid != owner:
+            continue
+        if not path:
+            raise InputError(f'party {owner} holds the {side} table: pass --{side} CSV',
+                             f'no --{side} table given')
+        tables[side] = load_party_table(path, args.id, fmt, scale=scale)
+    return tables.get('left'), tables.get('right')
+
+
+async def start_and_join(args, name, public_options):
+    """Check own input, connect, agree, join.  Returns (session, roles, JoinResult)."""
+    roles = Roles.for_parties(len(mpc.parties), args.join_helper)
+    session = Session(name, {**join_options(args), **public_options}, timeout=args.timeout)
+    left = right = error = None
+    fmt = None
+    try:
+        fmt = fixed_point_format(args)
+        with session.phase('load'):
+            left, right = _own_tables(args, roles, fmt)
+    except InputError as exc:
+        error = exc
+    except ProtocolError as exc:
+        error = InputError(str(exc), 'invalid options')
+    await session.start(input_error=error)
+    params = JoinParameters(fmt, key_bits=args.key_bits, stat_sec=args.stat_sec)
+    result = await secure_inner_join(left, right, params, session, roles)
+    return session, roles, result
+
+
+async def finish(session, args, summary):
+    """Collect bytes sent, shut down, and let party 0 print and save the summary."""
+    summary['bytes_sent'] = await session.all_bytes_sent()
+    await session.stop()
+    summary['timings'] = {k: round(v, 4) for k, v in session.timings.items()}
+    if mpc.pid == 0 and args.json:
+        write_json(args.json, summary)
+    return summary
+
+
+def warn(message):
+    print(f'WARNING: {message}', file=sys.stderr)
+
+
+__all__ += ['warn', 'ProtocolError']
