@@ -1,0 +1,67 @@
+"""Shared plumbing for the experiments: synthetic tables and running protocol programs as parties."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROTOCOLS = os.path.join(ROOT, 'protocols')
+RESULTS = os.path.join(ROOT, 'results')
+
+
+def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True):
+    """Two owners' tables on the same people (a fraction `overlap` in common).
+
+    Features are uniform on [0, 1]; with `target`, the right table's last column is a sparse
+    linear function of all features plus noise (so regressions have something to find).
+    """
+    rng = np.random.default_rng(seed)
+    n_common = int(round(overlap * n_rows))
+    ids = [f'P{i:07d}' for i in rng.permutation(2 * n_rows)]
+    left_ids = ids[:n_rows]
+    right_ids = ids[:n_common] + ids[n_rows:2 * n_rows - n_common]
+    X_left = rng.uniform(0, 1, (n_rows, d_left))
+    X_right = rng.uniform(0, 1, (n_rows, d_right))
+    left = pd.DataFrame(X_left, columns=[f'a{j}' for j in range(d_left)])
+    left.insert(0, 'id', left_ids)
+    right = pd.DataFrame(X_right, columns=[f'b{j}' for j in range(d_right)])
+    right.insert(0, 'id', right_ids)
+    if target:
+        d = d_left + d_right - 1
+        w = np.where(rng.uniform(size=d) < 0.5, rng.normal(0, 1, d), 0.0)
+        merged = left.merge(right, on='id')
+        y = merged.drop(columns=['id', right.columns[-1]]).to_numpy() @ w
+        y = y + rng.normal(0, 0.1, len(y))
+        lo, hi = y.min(), y.max()
+        right.loc[right['id'].isin(merged['id']), right.columns[-1]] = (
+            pd.Series((y - lo) / (hi - lo), index=merged['id']).reindex(
+                right.loc[right['id'].isin(merged['id']), 'id']).to_numpy())
+    return left, right
+
+
+def run_protocol(program, args, parties=3, timeout=3600, extra_mpyc=()):
+    """Run protocols/<program> with `parties` local parties; returns (summary dict, wall seconds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        js = os.path.join(tmp, 'summary.json')
+        argv = [sys.executable, os.path.join(PROTOCOLS, program), '-M', str(parties),
+                *extra_mpyc, *args, '--json', js]
+        start = time.perf_counter()
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        wall = time.perf_counter() - start
+        if r.returncode != 0:
+            raise RuntimeError(f'{program} failed ({r.returncode}): {r.stderr.strip()[-2000:]}')
+        with open(js) as f:
+            return json.load(f), wall
+
+
+def write_tables(tmp, left, right):
+    lp, rp = os.path.join(tmp, 'left.csv'), os.path.join(tmp, 'right.csv')
+    left.to_csv(lp, index=False)
+    right.to_csv(rp, index=False)
+    return lp, rp
