@@ -110,6 +110,7 @@ class Session:
     @contextmanager
     def phase(self, name):
         """Time a phase and give it the session's deadline."""
+        _inject_fault(name)
         previous = self.phase_name
         self.phase_name = name
         self._deadline = time.monotonic() + self.timeout
@@ -186,6 +187,22 @@ class Session:
         mine = sum(self.bytes_sent())
         with self.phase('report'):
             return await mpc.transfer(mine)
+
+
+def _inject_fault(phase):
+    """Fault injection for the robustness tests: MPCLAB_FAULT='party:phase:crash|hang'."""
+    fault = os.getenv('MPCLAB_FAULT')
+    if not fault:
+        return
+    party, rest = fault.split(':', 1)
+    where, kind = rest.rsplit(':', 1)
+    if int(party) == mpc.pid and where == phase:
+        if kind == 'crash':
+            os._exit(9)
+        if Session._current is not None:
+            Session._current._stopping = True  # silence this party's own watchdog
+        while True:  # hang: stay connected but silent
+            time.sleep(60)
 
 
 def _names(pids):
