@@ -39,7 +39,7 @@ from mpclab.fixedpoint import FixedPointFormat
 from mpclab.session import ProtocolError
 from mpclab.table import SecretTable
 
-__all__ = ['JoinParameters', 'JoinResult', 'Roles', 'secure_inner_join', 'slot_layout']
+__all__ = ['JoinParameters', 'JoinResult', 'Roles', 'secure_inner_join', 'slot_layout', 'is_test_id']
 
 HASH_BYTES = 32
 
@@ -82,6 +82,7 @@ class JoinResult:
     rows_right: int
     columns_left: list
     columns_right: list
+    n_test: int = 0   # with a split seed: the first n_test rows are the test rows
 
     @property
     def intersection_size(self):
@@ -130,12 +131,22 @@ def _random_ints(count, bits):
             for i in range(0, count * nbytes, nbytes)]
 
 
+def is_test_id(identifier, seed, fraction):
+    """Whether a (normalised) identifier falls in the test split for a public seed.
+
+    Both owners compute the same bit for the same person, so the helper can put the test
+    rows first without learning who they are; anyone can recompute the split in plaintext.
+    """
+    digest = hashlib.sha256(f'mpclab-split:{seed}:'.encode() + identifier.encode('utf-8')).digest()
+    return int.from_bytes(digest[:8], 'big') < fraction * 2**64
+
+
 # -- owner -------------------------------------------------------------------------------------
 def _hash_ids(key, ids):
     return b''.join(hmac.new(key, i.encode('utf-8'), hashlib.sha256).digest() for i in ids)
 
 
-def _owner_encrypt(table, key, params):
+def _owner_encrypt(table, key, params, split=None):
     """Hashes and ciphertexts of an owner's rows, in an order only the owner knows."""
     pk, sk = paillier.generate_keypair(params.key_bits)
     order = _random_permutation(table.n_rows)
@@ -149,6 +160,8 @@ def _owner_encrypt(table, key, params):
     cts = pk.encrypt_many(plaintexts)
     message = {'public_key': pk.to_dict(), 'hashes': _hash_ids(key, ids),
                'ciphertexts': pk.ciphertexts_to_bytes(cts)}
+    if split is not None:
+        message['test'] = np.packbits([is_test_id(i, *split) for i in ids]).tobytes()
     return message, sk
 
 
@@ -167,13 +180,18 @@ def _owner_decrypt(sk, data, n_rows, n_values, params):
 
 
 # -- helper ------------------------------------------------------------------------------------
-def _match(hashes_left, hashes_right):
-    """Index pairs of equal hashes, in a secret random order."""
+def _match(hashes_left, hashes_right, test_bits=None):
+    """Index pairs of equal hashes in a secret random order, test rows (if marked) first."""
     def split(buf):
         return [buf[i:i + HASH_BYTES] for i in range(0, len(buf), HASH_BYTES)]
     where = {h: j for j, h in enumerate(split(hashes_right))}
     pairs = [(i, where[h]) for i, h in enumerate(split(hashes_left)) if h in where]
-    return [pairs[k] for k in _random_permutation(len(pairs))]
+    pairs = [pairs[k] for k in _random_permutation(len(pairs))]
+    if test_bits is None:
+        return pairs, 0
+    bits = np.unpackbits(np.frombuffer(test_bits, dtype=np.uint8))
+    test = [p for p in pairs if bits[p[0]]]
+    return test + [p for p in pairs if not bits[p[0]]], len(test)
 
 
 def _helper_mask(message, rows, n_values, params):
@@ -208,7 +226,8 @@ def _input_shares(secfxp, share, sender, shape, scale):
     return mpc.input(x, senders=sender)
 
 
-async def secure_inner_join(left, right, params=None, session=None, roles=None):
+async def secure_inner_join(left, right, params=None, session=None, roles=None, split=None,
+                            check_columns=None):
     """Join two owners' tables into a secret-shared table; every party calls this.
 
     Parameters
@@ -220,6 +239,10 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None):
         For phase timings and deadlines.
     roles : Roles, optional
         Default: owners 0 and 1, helper 2 (everything at party 0 with one party).
+    split : (seed, fraction), optional
+        Public split seed: rows of people with `is_test_id(id, seed, fraction)` come first.
+    check_columns : callable, optional
+        Called with both column lists before any data is sent; may raise ProtocolError.
 
     Returns
     -------
@@ -241,6 +264,8 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None):
     clash = sorted(set(cols_a) & set(cols_b))
     if clash:
         raise ProtocolError(f'both tables have a column named {clash[0]!r}; rename one before joining')
+    if check_columns is not None:
+        check_columns(cols_a, cols_b)
 
     with phase('join:key'):
         # Both owners contribute, so neither alone fixes the hash key; H never sees it.
@@ -256,15 +281,19 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None):
     with phase('join:encrypt'):
         msg_a = sk_a = msg_b = sk_b = None
         if pid == A:
-            msg_a, sk_a = _owner_encrypt(left, key, params)
+            msg_a, sk_a = _owner_encrypt(left, key, params, split)
         if pid == B:
             msg_b, sk_b = _owner_encrypt(right, key, params)
         to_helper_a = await _send(msg_a, A, [H])
         to_helper_b = await _send(msg_b, B, [H])
 
     with phase('join:match'):
-        pairs = _match(to_helper_a['hashes'], to_helper_b['hashes']) if pid == H else None
-        m = await _send(pid == H and len(pairs), H, everyone)
+        sizes = None
+        if pid == H:
+            pairs, n_test = _match(to_helper_a['hashes'], to_helper_b['hashes'],
+                                   to_helper_a.get('test'))
+            sizes = len(pairs), n_test
+        m, n_test = await _send(sizes, H, everyone)
         back_a = back_b = share_h_a = share_h_b = None
         if pid == H:
             back_a, share_h_a = _helper_mask(to_helper_a, [i for i, _ in pairs], len(cols_a), params)
@@ -296,7 +325,7 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None):
                            share_h_a[k * d_a:(k + 1) * d_a] + share_h_b[k * d_b:(k + 1) * d_b]]
             x_h = _input_shares(secfxp, h_share, H, (m, d_a + d_b), scale)
             values = np.hstack((x_a, x_b)) + x_h
-    return JoinResult(SecretTable(values, columns), n_a, n_b, cols_a, cols_b)
+    return JoinResult(SecretTable(values, columns), n_a, n_b, cols_a, cols_b, n_test)
 
 
 class _no_phase:

@@ -33,7 +33,7 @@ def _own_tables(args, roles, fmt):
     return tables.get('left'), tables.get('right')
 
 
-async def start_and_join(args, name, public_options):
+async def start_and_join(args, name, public_options, split=None, check_columns=None):
     """Check own input, connect, agree, join.  Returns (session, roles, JoinResult)."""
     roles = Roles.for_parties(len(mpc.parties), args.join_helper)
     session = Session(name, {**join_options(args), **public_options}, timeout=args.timeout)
@@ -49,7 +49,8 @@ async def start_and_join(args, name, public_options):
         error = InputError(str(exc), 'invalid options')
     await session.start(input_error=error)
     params = JoinParameters(fmt, key_bits=args.key_bits, stat_sec=args.stat_sec)
-    result = await secure_inner_join(left, right, params, session, roles)
+    result = await secure_inner_join(left, right, params, session, roles, split=split,
+                                     check_columns=check_columns)
     return session, roles, result
 
 

@@ -72,20 +72,24 @@ class SecretTable:
         features = [c for c in self.columns if c != target]
         return self[features].values, self[target], features
 
-    def split(self, test_fraction):
-        """Split into (train, test) by row position.
+    def split(self, test_fraction=None, n_test=None):
+        """Split into (train, test): the first rows are the test rows.
 
-        The rows already stand in the helper's secret random order, so a block of positions
-        is a uniformly random subset of the joined records that no data owner can link to
-        its own records.  With ``test_fraction == 0`` the test table is the training table.
+        The rows stand in the helper's secret random order, so a block of positions is a
+        uniformly random subset of the joined records that no data owner can link to its
+        own records.  Give `n_test` when the join already put a seeded split first.
+        With no test rows the test table is the training table.
         """
-        if not 0 <= test_fraction < 1:
-            raise ValueError('test_fraction must lie in [0, 1)')
-        n_test = math.floor(self.n_rows * test_fraction + 0.5)
-        if test_fraction == 0:
+        if n_test is None:
+            if not 0 <= test_fraction < 1:
+                raise ValueError('test_fraction must lie in [0, 1)')
+            if test_fraction == 0:
+                return self, self
+            n_test = math.floor(self.n_rows * test_fraction + 0.5)
+        elif n_test == 0:
             return self, self
         if n_test == 0 or n_test >= self.n_rows:
-            raise ValueError(f'test_fraction={test_fraction} of {self.n_rows} rows leaves '
+            raise ValueError(f'a test split of {n_test} of {self.n_rows} rows leaves '
                              f'an empty train or test set')
         test = SecretTable(self.values[:n_test], self.columns)
         train = SecretTable(self.values[n_test:], self.columns)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from mpyc.runtime import mpc
 
 from mpclab.data import load_party_table
-from mpclab.join import JoinParameters, secure_inner_join, slot_layout
+from mpclab.join import JoinParameters, is_test_id, secure_inner_join, slot_layout
 from partyrun import PROTOCOLS, run_local, run_separate
 
 JOIN = os.path.join(PROTOCOLS, 'inner_join.py')
@@ -35,11 +35,11 @@ def assert_same_rows(got, expected):
     np.testing.assert_array_equal(canonical(got), canonical(expected))
 
 
-def secure_join_in_process(left, right, **kw):
+def secure_join_in_process(left, right, split=None, **kw):
     async def go():
         await mpc.start()
         res = await secure_inner_join(load_party_table(left, 'id'), load_party_table(right, 'id'),
-                                      JoinParameters(**kw))
+                                      JoinParameters(**kw), split=split)
         df = await res.table.reveal()
         await mpc.shutdown()
         return res, df
@@ -71,6 +71,19 @@ def test_join_equals_merge(n_left, n_right, n_common):
     assert res.intersection_size == n_common
     assert (res.rows_left, res.rows_right) == (n_left, n_right)
     assert_same_rows(got, plain_join(left, right))
+
+
+def test_seeded_split_puts_exactly_the_test_people_first():
+    left, right = random_tables(np.random.default_rng(5), 60, 50, 40)
+    res, got = secure_join_in_process(left, right, split=(11, 0.25))
+    merged = pd.merge(left, right, on='id')
+    is_test = merged['id'].map(lambda i: is_test_id(i, 11, 0.25))
+    assert 0 < res.n_test == is_test.sum() < len(merged)
+    expected = merged.drop(columns=['id'])
+    assert_same_rows(got.iloc[:res.n_test], expected[is_test.to_numpy()])
+    assert_same_rows(got.iloc[res.n_test:], expected[~is_test.to_numpy()])
+    train, test = res.table.split(n_test=res.n_test)
+    assert (test.n_rows, train.n_rows) == (res.n_test, len(merged) - res.n_test)
 
 
 def test_rows_come_out_in_a_fresh_random_order():
