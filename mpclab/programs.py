@@ -8,7 +8,7 @@ from mpclab.data import InputError, load_party_table
 from mpclab.join import JoinParameters, Roles, secure_inner_join
 from mpclab.session import ProtocolError, Session, fixed_point_format, write_json
 
-__all__ = ['join_options', 'start_and_join', 'finish']
+__all__ = ['join_options', 'start_and_join', 'finish', 'target_check', 'evaluation_split']
 
 
 def join_options(args):
@@ -36,6 +36,11 @@ def _own_tables(args, roles, fmt):
 async def start_and_join(args, name, public_options, split=None, check_columns=None):
     """Check own input, connect, agree, join.  Returns (session, roles, JoinResult)."""
     roles = Roles.for_parties(len(mpc.parties), args.join_helper)
+    if not 0 <= getattr(args, 'test_fraction', 0) < 1:
+        raise ProtocolError('--test-fraction must lie in [0, 1)')
+    for i in getattr(args, 'model_to', None) or []:
+        if not 0 <= i < len(mpc.parties):
+            raise ProtocolError(f'--model-to {i}: no such party')
     session = Session(name, {**join_options(args), **public_options}, timeout=args.timeout)
     left = right = error = None
     fmt = None
@@ -52,6 +57,27 @@ async def start_and_join(args, name, public_options, split=None, check_columns=N
     result = await secure_inner_join(left, right, params, session, roles, split=split,
                                      check_columns=check_columns)
     return session, roles, result
+
+
+def target_check(target):
+    """A check, run on the public schema before any data moves, that the target exists."""
+    def check(columns_left, columns_right):
+        if target not in columns_left + columns_right:
+            raise ProtocolError(f'target column {target!r} is in neither table '
+                                f'(columns: {columns_left + columns_right})')
+        if len(columns_left) + len(columns_right) < 2:
+            raise ProtocolError('no feature columns besides the target')
+    return check
+
+
+def evaluation_split(result, args):
+    """(train, test) tables: seeded split from the join, or a block of the secret order."""
+    try:
+        if args.seed is not None:
+            return result.table.split(n_test=result.n_test)
+        return result.table.split(args.test_fraction)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 async def finish(session, args, summary):

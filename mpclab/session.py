@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from mpyc import asyncoro
 from mpyc.runtime import mpc
 
-__all__ = ['ProtocolError', 'Session', 'add_common_arguments', 'fixed_point_format', 'main',
+__all__ = ['ProtocolError', 'Session', 'add_common_arguments', 'add_model_arguments',
+           'fixed_point_format', 'main',
            'EXIT_INPUT', 'EXIT_TIMEOUT', 'EXIT_PEER_LOST']
 
 EXIT_INPUT = 2       # bad input or options, detected before any data was sent
@@ -278,6 +279,21 @@ def add_common_arguments(parser, join=True):
     g.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT, metavar='SECONDS',
                    help=f'deadline per phase; a silent or dead peer stops every party (default {DEFAULT_TIMEOUT:g})')
     g.add_argument('--json', metavar='PATH', help='party 0 writes a JSON summary here')
+    return parser
+
+
+def add_model_arguments(parser):
+    """Options of the programs that train a model on the joined table."""
+    g = parser.add_argument_group('model (must be equal at every party)')
+    g.add_argument('--target', required=True, metavar='COLUMN', help='column to predict (either owner may hold it)')
+    g.add_argument('--test-fraction', type=float, default=0.1, metavar='F',
+                   help='fraction of joined rows kept secret for testing; 0 trains and reports on all (default 0.1)')
+    g.add_argument('--seed', type=int, metavar='S',
+                   help='public seed: the test rows are the people with hash(S, id) below the fraction, '
+                        'so a plaintext twin can use the same split; default: a random block of the '
+                        "helper's secret order")
+    g.add_argument('--model-to', type=int, nargs='*', metavar='I',
+                   help='parties that learn the model (default all; none: keep it secret)')
     return parser
 
 
