@@ -119,7 +119,7 @@ def _minmax(values, columns):
     return (values - lo) / span, scaling
 
 
-def load_party_table(source, id_column, fmt=None, columns=None, scale=None):
+def load_party_table(source, id_column, fmt=None, columns=None, scale=None, exclude=()):
     """Read and check one owner's table; nothing here talks to another party.
 
     Parameters
@@ -133,6 +133,8 @@ def load_party_table(source, id_column, fmt=None, columns=None, scale=None):
         Feature columns to use (default: every column except the identifier).
     scale : {None, 'minmax'}
         'minmax' maps each column to [0, 1] locally, with this owner's own minimum and maximum.
+    exclude : iterable of str
+        Columns to leave out (names this table does not have are ignored: the other owner's).
 
     Returns
     -------
@@ -149,7 +151,7 @@ def load_party_table(source, id_column, fmt=None, columns=None, scale=None):
         raise InputError(f'{name}: no data rows', 'empty table')
     ids = _check_ids(df, name, id_column)
     if columns is None:
-        columns = [c for c in df.columns if c != id_column]
+        columns = [c for c in df.columns if c != id_column and c not in set(exclude)]
     else:
         columns = list(columns)
         absent = [c for c in columns if c not in df.columns]

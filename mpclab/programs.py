@@ -29,7 +29,8 @@ def _own_tables(args, roles, fmt):
         if not path:
             raise InputError(f'party {owner} holds the {side} table: pass --{side} CSV',
                              f'no --{side} table given')
-        tables[side] = load_party_table(path, args.id, fmt, scale=scale)
+        tables[side] = load_party_table(path, args.id, fmt, scale=scale,
+                                        exclude=getattr(args, 'drop_columns', None) or ())
     return tables.get('left'), tables.get('right')
 
 

@@ -261,6 +261,8 @@ def add_common_arguments(parser, join=True):
         g.add_argument('--id', required=True, metavar='COLUMN', help='identifier column, in both tables')
         g.add_argument('--scale', choices=['none', 'minmax'], default='none',
                        help='min-max scale every column to [0, 1], locally by each owner')
+        g.add_argument('--drop-columns', nargs='+', default=[], metavar='COLUMN',
+                       help='columns an owner leaves out (each owner drops those it has)')
     g = parser.add_argument_group('security and precision (must be equal at every party)')
     g.add_argument('--frac-bits', type=int, default=16, metavar='F',
                    help='fractional bits of the input encoding (default 16)')
