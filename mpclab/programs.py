@@ -29,9 +29,23 @@ def _own_tables(args, roles, fmt):
         if not path:
             raise InputError(f'party {owner} holds the {side} table: pass --{side} CSV',
                              f'no --{side} table given')
-        tables[side] = load_party_table(path, args.id, fmt, scale=scale,
-                                        exclude=getattr(args, 'drop_columns', None) or ())
+        table = load_party_table(path, args.id, fmt, scale=scale,
+                                 exclude=getattr(args, 'drop_columns', None) or ())
+        _check_labels(table, getattr(args, 'binary_target', None))
+        tables[side] = table
     return tables.get('left'), tables.get('right')
+
+
+def _check_labels(table, target):
+    """A classification target must hold 0/1 labels; checked by its owner before sending."""
+    if target is None or target not in table.columns:
+        return
+    j = table.columns.index(target)
+    one = 1 << table.fmt.frac_bits
+    bad = [i for i, v in enumerate(table.encoded[:, j]) if v not in (0, one)]
+    if bad:
+        raise InputError(f'{table.source}: column {target!r}: label at data row {bad[0] + 1} is '
+                         f'not 0 or 1', 'target labels not 0/1')
 
 
 async def start_and_join(args, name, public_options, split=None, check_columns=None):

@@ -83,10 +83,11 @@ async def run(args):
     if mpc.pid == 0:
         print(f'joined {result.intersection_size} rows; Lasso (alpha={args.alpha}) converged in '
               f'{model.n_iter_} iterations; {summary["metrics"]["on"]} R2 {r2:.4f}, MSE {mse:.5f}')
-        for name, value in summary.get('coef', {}).items():
+    if 'coef' in summary:  # at every party that learned the model
+        print(f'model learned by party {mpc.pid}:')
+        for name, value in summary['coef'].items():
             print(f'  {name:>24} {value: .6f}')
-        if 'intercept' in summary:
-            print(f'  {"intercept":>24} {summary["intercept"]: .6f}')
+        print(f'  {"intercept":>24} {summary["intercept"]: .6f}')
 
 
 if __name__ == '__main__':
