@@ -45,19 +45,36 @@ def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True):
     return left, right
 
 
-def run_protocol(program, args, parties=3, timeout=3600, extra_mpyc=()):
-    """Run protocols/<program> with `parties` local parties; returns (summary dict, wall seconds)."""
+def run_protocol(program, args, parties=3, timeout=3600, extra_mpyc=(), latency_ms=None):
+    """Run protocols/<program> with `parties` local parties; returns (summary dict, wall seconds).
+
+    With `latency_ms`, every party runs as its own process and every link passes through a
+    relay that delays each direction by that much (mpclab.netsim), as on a LAN or WAN.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         js = os.path.join(tmp, 'summary.json')
-        argv = [sys.executable, os.path.join(PROTOCOLS, program), '-M', str(parties),
-                *extra_mpyc, *args, '--json', js]
+        prog = os.path.join(PROTOCOLS, program)
         start = time.perf_counter()
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        if latency_ms is None:
+            argv = [sys.executable, prog, '-M', str(parties), *extra_mpyc, *args, '--json', js]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+            failed = [r] if r.returncode else []
+        else:
+            from mpclab.netsim import run_parties, start_relays
+            relays, argv_for = start_relays(parties, latency_s=latency_ms / 1000)
+            with relays:
+                argvs = [[prog, *argv_for(i), '-I', str(i), *extra_mpyc, *args, '--json', js]
+                         for i in range(parties)]
+                rs = run_parties(argvs, cwd=ROOT, timeout=timeout)
+            failed = [r for r in rs if r.returncode]
         wall = time.perf_counter() - start
-        if r.returncode != 0:
-            raise RuntimeError(f'{program} failed ({r.returncode}): {r.stderr.strip()[-2000:]}')
+        if failed:
+            r = failed[0]
+            raise RuntimeError(f'{program} failed ({r.returncode}): '
+                               f'{(r.stderr or r.stdout or "").strip()[-2000:]}')
         with open(js) as f:
             return json.load(f), wall
+
 
 
 def write_tables(tmp, left, right):
