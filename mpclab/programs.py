@@ -48,25 +48,35 @@ def _check_labels(table, target):
                          f'not 0 or 1', 'target labels not 0/1')
 
 
-async def start_and_join(args, name, public_options, split=None, check_columns=None):
-    """Check own input, connect, agree, join.  Returns (session, roles, JoinResult)."""
-    roles = Roles.for_parties(len(mpc.parties), args.join_helper)
-    if not 0 <= getattr(args, 'test_fraction', 0) < 1:
-        raise ProtocolError('--test-fraction must lie in [0, 1)')
-    for i in getattr(args, 'model_to', None) or []:
-        if not 0 <= i < len(mpc.parties):
-            raise ProtocolError(f'--model-to {i}: no such party')
+async def start_and_join(args, name, public_options, split=None, check_columns=None,
+                         validate=None):
+    """Check own input, connect, agree, join.  Returns (session, roles, JoinResult).
+
+    Every problem found before connecting (bad input, bad option values, a failing
+    `validate()`) is reported through the agreement round, so that all parties stop together
+    with a message saying which party failed and why.  Only a wrong number of parties stops
+    at once: then there is no one to agree with.
+    """
+    n = len(mpc.parties)
+    Roles.for_parties(n)   # raises at once for 2 parties
     session = Session(name, {**join_options(args), **public_options}, timeout=args.timeout)
-    left = right = error = None
-    fmt = None
+    roles, left, right, error = Roles.for_parties(n), None, None, None
     try:
+        roles = Roles.for_parties(n, args.join_helper)
+        if not 0 <= getattr(args, 'test_fraction', 0) < 1:
+            raise ProtocolError('--test-fraction must lie in [0, 1)')
+        for i in getattr(args, 'model_to', None) or []:
+            if not 0 <= i < n:
+                raise ProtocolError(f'--model-to {i}: no such party')
+        if validate is not None:
+            validate()
         fmt = fixed_point_format(args)
         with session.phase('load'):
             left, right = _own_tables(args, roles, fmt)
     except InputError as exc:
         error = exc
     except ProtocolError as exc:
-        error = InputError(str(exc), 'invalid options')
+        error = InputError(str(exc), f'invalid options ({exc})')
     await session.start(input_error=error)
     params = JoinParameters(fmt, key_bits=args.key_bits, stat_sec=args.stat_sec)
     result = await secure_inner_join(left, right, params, session, roles, split=split,

@@ -71,6 +71,7 @@ class Session:
         self._stopping = False
         self._last_heard = {}
         self._watchdog = None
+        self._lost = None
 
     @property
     def pid(self):
@@ -86,6 +87,8 @@ class Session:
             time.sleep(0.2)
             deadline = self._deadline
             if deadline is not None and time.monotonic() > deadline and not self._stopping:
+                if self._lost:
+                    _die(f'mpclab party {self.pid}: {self._lost}; stopping', EXIT_PEER_LOST)
                 _die(f'mpclab party {self.pid}: phase {self.phase_name!r} timed out after '
                      f'{self.timeout:g} s {self._waiting_for()}', EXIT_TIMEOUT)
 
@@ -105,6 +108,12 @@ class Session:
         if self._stopping or self.phase_name == 'shutdown' or Session._current is not self:
             return  # connections close one by one during a normal shutdown
         why = f': {exc}' if exc else ''
+        if self.phase_name == 'agree':
+            # A party that failed its checks leaves as soon as the agreement round is done;
+            # give this party a moment to read why from that round before calling it lost.
+            self._lost = f'lost the connection to party {peer_pid} during phase \'agree\'{why}'
+            self._deadline = min(self._deadline or float('inf'), time.monotonic() + 3.0)
+            return
         _die(f'mpclab party {self.pid}: lost the connection to party {peer_pid} during phase '
              f'{self.phase_name!r}{why}; stopping', EXIT_PEER_LOST)
 
@@ -159,8 +168,11 @@ class Session:
             diff = _first_difference(self.public_options, theirs['options'])
             if diff:
                 key, here, there = diff
-                raise ProtocolError(f'options differ between parties: {key} is {here!r} at party '
+                what = 'the number of parties' if key == 'n_parties' else '--' + key.replace('_', '-')
+                raise ProtocolError(f'options differ between parties: {what} is {here!r} at party '
                                     f'{self.pid} but {there!r} at party {i}')
+        if self._lost:  # everyone agreed, yet a peer has gone: it crashed
+            _die(f'mpclab party {self.pid}: {self._lost}; stopping', EXIT_PEER_LOST)
 
     async def stop(self):
         with self.phase('shutdown'):

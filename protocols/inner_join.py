@@ -39,13 +39,16 @@ def parser():
     return p
 
 
-async def run(args):
+def check_reveal(args):
     if (args.reveal_to is None) != (args.save_joined is None):
         raise ProtocolError('--reveal-to and --save-joined go together')
     if args.reveal_to is not None and not 0 <= args.reveal_to < len(mpc.parties):
         raise ProtocolError(f'--reveal-to {args.reveal_to}: no such party')
-    session, roles, result = await start_and_join(args, 'inner_join',
-                                                  {'reveal_to': args.reveal_to})
+
+
+async def run(args):
+    session, roles, result = await start_and_join(args, 'inner_join', {'reveal_to': args.reveal_to},
+                                                  validate=lambda: check_reveal(args))
     table = result.table
     if args.reveal_to is not None:
         with session.phase('reveal'):

@@ -46,10 +46,18 @@ def public_options(args):
             'seed': args.seed, 'model_to': args.model_to}
 
 
+def check_options(args):
+    if args.alpha < 0 or args.tol <= 0:
+        raise ProtocolError('--alpha must be non-negative and --tol positive')
+    if args.max_iter < 1 or (args.fixed_iterations is not None and args.fixed_iterations < 1):
+        raise ProtocolError('the number of iterations must be at least 1')
+
+
 async def run(args):
     split = None if args.seed is None else (args.seed, args.test_fraction)
     session, roles, result = await start_and_join(args, 'lasso', public_options(args), split,
-                                                  target_check(args.target))
+                                                  target_check(args.target),
+                                                  validate=lambda: check_options(args))
     train, test = evaluation_split(result, args)
     X, y, features = train.Xy(args.target)
     model = SecureLasso(args.alpha, tol=args.tol, max_iter=args.max_iter,

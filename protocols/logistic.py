@@ -52,15 +52,21 @@ def public_options(args):
             'test_fraction': args.test_fraction, 'seed': args.seed, 'model_to': args.model_to}
 
 
-async def run(args):
+def check_options(args):
     if args.secret_model and args.model_to:
         raise ProtocolError('--secret-model and --model-to contradict each other')
     if args.reg_c <= 0:
         raise ProtocolError('--reg-c must be positive')
+    if args.max_iter < 1 or (args.fixed_iterations is not None and args.fixed_iterations < 1):
+        raise ProtocolError('the number of Newton steps must be at least 1')
+
+
+async def run(args):
     args.binary_target = args.target
     split = None if args.seed is None else (args.seed, args.test_fraction)
     session, roles, result = await start_and_join(args, 'logistic', public_options(args), split,
-                                                  target_check(args.target))
+                                                  target_check(args.target),
+                                                  validate=lambda: check_options(args))
     train, test = evaluation_split(result, args)
     X, y, features = train.Xy(args.target)
     fixed = args.fixed_iterations is not None
