@@ -278,8 +278,9 @@ def add_common_arguments(parser, join=True):
     g = parser.add_argument_group('security and precision (must be equal at every party)')
     g.add_argument('--frac-bits', type=int, default=16, metavar='F',
                    help='fractional bits of the input encoding (default 16)')
-    g.add_argument('--int-bits', type=int, default=16, metavar='I',
-                   help='inputs must satisfy |x| < 2**I (default 16)')
+    g.add_argument('--int-bits', type=int, metavar='I',
+                   help='inputs must satisfy |x| < 2**I (default 16; 1 with --scale minmax, whose '
+                        'values lie in [0, 1]: smaller inputs make the join cheaper)')
     g.add_argument('--fxp-bits', type=int, default=64, metavar='L',
                    help='bit length of the secure fixed-point type SecFxp(L, L/2) (default 64)')
     if join:
@@ -323,6 +324,8 @@ def fixed_point_format(args):
 def main(coroutine_function, parser):
     """Entry point of a protocol program: parse, run, and turn failures into exit codes."""
     args = parser.parse_args()
+    if getattr(args, 'int_bits', 0) is None:
+        args.int_bits = 1 if getattr(args, 'scale', None) == 'minmax' else 16
     try:
         result = mpc.run(coroutine_function(args))
     except ProtocolError as exc:
