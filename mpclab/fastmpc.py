@@ -18,6 +18,16 @@ sharing of zero of degree 2t, as MPyC does for its random bits), the masked valu
 and the degree-t result is ``(c - c mod 2**f) / 2**f - r_hi``.  So a fixed-point product
 costs one round and no resharing, no random bits and no modular square roots.
 
+On top of these: `matmul_t` (``AᵀB`` with a long inner dimension, the local products done
+exactly on BLAS via 16-bit limbs) and `sigmoid` (products only, no comparisons; see below).
+
+Measured with 3 local parties on 2 cores, 20000 elements of ``SecFxp(64, 32)`` (quiet
+machine; ``python experiments/bench_logistic.py --primitives 20000 -M3``): MPyC's ``a * b``
+0.36 ms per element, `mul` 0.0025–0.003 ms; MPyC's ``np_trunc(a, 8)`` 0.079 ms, `trunc`
+0.0018 ms; MPyC's ``a < b`` 0.89 ms; `sigmoid` 0.12 ms.  The remaining cost is Python-side
+big-integer work on the masks (PRF output to ints, multiplying by the PRSS coefficients),
+about 3 µs per element and party.
+
 Everything here works on MPyC secure fixed-point arrays and returns them, so the functions
 mix freely with MPyC's own operations.  With ``--no-prss`` (no PRSS keys) the functions fall
 back to MPyC's operations.
@@ -33,8 +43,8 @@ from hashlib import shake_128
 
 import numpy as np
 from mpyc import asyncoro, thresha
-from threadpoolctl import threadpool_limits
 from mpyc.runtime import mpc
+from threadpoolctl import threadpool_limits
 
 __all__ = ['available', 'trunc', 'mul', 'matmul', 'matmul_t', 'sigmoid', 'sigmoid_plain',
            'SIGMOID_SHIFT']
@@ -188,18 +198,33 @@ async def _mul(a, b, f):
     return field.array(y.reshape(shape), check=False)
 
 
-def mul(a, b, f=None):
-    """Elementwise product (with broadcasting) of two non-integral secure fixed-point arrays.
+def _shift(f, a):
+    """The truncation shift f (default: a's fractional length), checked."""
+    frac = a.sectype.frac_length
+    f = frac if f is None else f
+    if not frac <= f < a.sectype.bit_length + frac:
+        raise ValueError(f'shift f={f} outside [{frac}, {a.sectype.bit_length + frac})')
+    return f
 
-    One round.  With ``f > frac_length`` the product is divided by ``2**(f - frac_length)``
-    as well, at no extra cost.
+
+def _divided(c, f):
+    """MPyC's product c divided further by 2**(f - frac_length)."""
+    extra = f - c.sectype.frac_length
+    if not extra:
+        return c
+    return trunc(c, extra) if available() else mpc.np_trunc(c, f=extra)
+
+
+def mul(a, b, f=None):
+    """Elementwise product (with broadcasting) of two secure fixed-point arrays, one round.
+
+    With ``f > frac_length`` the product is divided by ``2**(f - frac_length)`` as well, at
+    no extra cost.  If an operand is integral no truncation is needed and MPyC's product is
+    used.
     """
-    if a.integral or b.integral:
-        raise ValueError('mul() is for non-integral arrays; use a * b for integral ones')
-    f = a.sectype.frac_length if f is None else f
-    if not available():
-        c = a * b
-        return c if f == a.sectype.frac_length else mpc.np_trunc(c, f=f - a.sectype.frac_length)
+    f = _shift(f, a)
+    if a.integral or b.integral or not available():
+        return _divided(a * b, f)
     return _mul(a, b, f)
 
 
@@ -216,18 +241,16 @@ async def _matmul(A, B, f):
 
 
 def matmul(A, B, f=None):
-    """Matrix product ``A @ B`` of non-integral secure fixed-point arrays, one round.
+    """Matrix product ``A @ B`` of secure fixed-point arrays (not both 1-D), one round.
 
     With ``f > frac_length`` the product is divided by ``2**(f - frac_length)`` as well.
+    With an integral operand MPyC's product is used.
     """
-    if A.integral or B.integral:
-        raise ValueError('matmul() is for non-integral arrays; use A @ B for integral ones')
     if np._matmul_shape(A.shape, B.shape) is None:
         raise ValueError('matmul() of two 1-D arrays: reshape one of them to 2-D')
-    f = A.sectype.frac_length if f is None else f
-    if not available():
-        c = A @ B
-        return c if f == A.sectype.frac_length else mpc.np_trunc(c, f=f - A.sectype.frac_length)
+    f = _shift(f, A)
+    if A.integral or B.integral or not available():
+        return _divided(A @ B, f)
     return _matmul(A, B, f)
 
 
@@ -445,17 +468,14 @@ async def _matmul_t(A, B, f):
 
 
 def matmul_t(A, B, f=None):
-    """``A.T @ B`` for non-integral secure fixed-point arrays A (n, a) and B (n, b), one round.
+    """``A.T @ B`` for secure fixed-point arrays A (n, a) and B (n, b), one round.
 
     Meant for long inner dimensions (Gram matrices, gradients): the local products run on
     BLAS.  With ``f > frac_length`` the result is divided by ``2**(f - frac_length)`` too.
     """
-    if A.integral or B.integral:
-        raise ValueError('matmul_t() is for non-integral arrays')
     if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
         raise ValueError(f'matmul_t() needs 2-D arrays with equal rows, not {A.shape}, {B.shape}')
-    f = A.sectype.frac_length if f is None else f
-    if not available() or A.sectype.field.modulus.bit_length() > 128:
-        c = A.T @ B
-        return c if f == A.sectype.frac_length else mpc.np_trunc(c, f=f - A.sectype.frac_length)
+    f = _shift(f, A)
+    if A.integral or B.integral or not available() or A.sectype.field.modulus.bit_length() > 128:
+        return _divided(A.T @ B, f)
     return _matmul_t(A, B, f)

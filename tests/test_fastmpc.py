@@ -40,7 +40,8 @@ def test_trunc_rounds_within_one_unit_and_unbiased():
     assert abs(np.mean(got - np.round(a * 2**32) / 32 / 2**32)) < 0.05 * ULP  # probabilistic rounding
 
 
-@pytest.mark.parametrize('shape_a, shape_b', [((50,), (50,)), ((7, 3), (3,)), ((40, 1), (40, 6)), ((5,), (1,))])
+@pytest.mark.parametrize('shape_a, shape_b',
+                         [((50,), (50,)), ((7, 3), (3,)), ((40, 1), (40, 6)), ((5,), (1,))])
 def test_mul_broadcasts_like_numpy(shape_a, shape_b):
     rng = np.random.default_rng(1)
     a, b = rng.uniform(-30, 30, shape_a), rng.uniform(-2, 2, shape_b)
@@ -74,14 +75,25 @@ def test_int_matmul_t_is_exact():
     assert np.all(fastmpc._int_matmul_t(A, A) == A.T @ A)
 
 
-def test_integral_arrays_are_rejected():
-    a = secfxp.array(np.arange(4.0), integral=True)
+def test_integral_operands_use_mpyc_products():
+    k = secfxp.array(np.arange(-3.0, 5.0), integral=True)
+    x = np.linspace(-2, 2, 8)
+    np.testing.assert_allclose(reveal(fastmpc.mul(k, secret(x))), np.arange(-3, 5) * x, atol=1e-9)
+    np.testing.assert_allclose(reveal(fastmpc.mul(k, k, 32 + 1)), np.arange(-3, 5)**2 / 2, atol=1e-9)
+    K = secfxp.array(np.arange(8.0).reshape(4, 2), integral=True)
+    np.testing.assert_allclose(reveal(fastmpc.matmul_t(K, secret(x.reshape(4, 2)))),
+                               np.arange(8.0).reshape(4, 2).T @ x.reshape(4, 2), atol=1e-9)
+
+
+def test_bad_arguments():
     with pytest.raises(ValueError):
-        fastmpc.mul(a, a)
-    with pytest.raises(ValueError):
-        fastmpc.sigmoid(a)
+        fastmpc.sigmoid(secfxp.array(np.arange(4.0), integral=True))
     with pytest.raises(ValueError):
         fastmpc.matmul(secret(np.ones(4)), secret(np.ones(4)))  # 1-D @ 1-D
+    with pytest.raises(ValueError):
+        fastmpc.mul(secret(np.ones(4)), secret(np.ones(4)), 31)  # below the fractional length
+    with pytest.raises(ValueError):
+        fastmpc.matmul_t(secret(np.ones((4, 2))), secret(np.ones((3, 2))))
 
 
 def test_sigmoid_plain_twin_is_accurate():

@@ -1,0 +1,244 @@
+"""Time SecureLogisticRegression (training and evaluation) against the number of rows.
+
+    python experiments/bench_logistic.py                      # 1k, 5k, 10k, 50k, 100k rows x 10
+    python experiments/bench_logistic.py --max-rows 10000     # stop the sweep at 10k rows
+    python experiments/bench_logistic.py --rows 2000 --parties 3 --no-plot
+    python experiments/bench_logistic.py --plot-only          # redraw the PNG from the CSV
+    python experiments/bench_logistic.py --primitives 20000 -M3   # single operations, ms/element
+
+Every size runs as a fresh MPyC program with --parties local parties (default 3; party 0
+spawns the others).  Party 0 inputs a random table X (uniform on [0, 1]) and party 1 the 0/1
+labels drawn from a logistic model.  Timed at party 0, between barriers:
+
+* input: secret-sharing X and y;
+* fit: SecureLogisticRegression(C).fit, with its phases (Gram matrix, first step, Newton);
+* evaluate: on the training rows, predict_proba, predict (one secure comparison per row) and
+  the secure accuracy, precision, recall, F1 and confusion matrix (no AUC: its comparisons
+  grow faster than linearly, see mpclab.metrics.classification).
+
+Party 0 also fits scikit-learn's LogisticRegression(C, tol=1e-10) on the same data and reports
+the largest coefficient difference and both accuracies.  Results are appended per size to
+results/bench_logistic.csv (one row per run; existing rows of other sizes are kept) and
+plotted to results/bench_logistic.png.  The machine's 1-minute load average is recorded,
+because other work on the same cores slows the parties down.
+"""
+
+import argparse
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, 'results')
+CSV = os.path.join(RESULTS, 'bench_logistic.csv')
+PNG = os.path.join(RESULTS, 'bench_logistic.png')
+SIZES = [1000, 5000, 10000, 50000, 100000]
+FIELDS = ['rows', 'features', 'parties', 'C', 'n_iter', 'input_s', 'fit_s', 'fit_gram_s',
+          'fit_first_step_s', 'fit_newton_s', 'evaluate_s', 'total_s', 'max_coef_diff',
+          'accuracy_mpc', 'accuracy_sklearn', 'load_avg_1min', 'date']
+
+
+def make_data(n, d, seed):
+    """Features uniform on [0, 1]; labels from a logistic model with a moderate signal."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (n, d))
+    w = rng.normal(0, 2, d)
+    b = -0.5 * w.sum()
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X @ w + b)))).astype(float)
+    return X, y
+
+
+async def party(args):
+    """One MPyC run (this process is one of the parties)."""
+    from mpyc.runtime import mpc
+    from sklearn.linear_model import LogisticRegression
+    sys.path.insert(0, ROOT)
+    from mpclab.metrics import classification as cl
+    from mpclab.models.logistic import SecureLogisticRegression
+
+    n, d = args.rows[0], args.features
+    secfxp = mpc.SecFxp(64, 32)
+    await mpc.start()
+    X, y = make_data(n, d, args.seed)
+    await mpc.barrier('input')
+    t0 = time.perf_counter()
+    sX = mpc.input(secfxp.array(X if mpc.pid == 0 else np.zeros((n, d)), integral=False), senders=0)
+    sy = mpc.input(secfxp.array(y if mpc.pid == 1 else np.zeros(n), integral=False), senders=1)
+    await mpc.gather(sX, sy)
+    await mpc.barrier('fit')
+    t1 = time.perf_counter()
+    model = await SecureLogisticRegression(args.reg_c).fit(sX, sy)
+    await mpc.barrier('evaluate')
+    t2 = time.perf_counter()
+    proba = model.predict_proba(sX)
+    labels = model.predict(sX)
+    metrics = [cl.accuracy_score(sy, labels), cl.precision_score(sy, labels),
+               cl.recall_score(sy, labels), cl.f1_score(sy, labels)]
+    opened = await mpc.output(metrics)
+    await mpc.output(cl.confusion_matrix(sy, labels))
+    await mpc.gather(proba)
+    t3 = time.perf_counter()
+    coef, intercept = await model.reveal()
+    await mpc.shutdown()
+    if mpc.pid == 0:
+        sk = LogisticRegression(C=args.reg_c, tol=1e-10, max_iter=10000).fit(X, y)
+        theta = np.append(coef.ravel(), intercept)
+        ref = np.append(sk.coef_.ravel(), sk.intercept_)
+        t = model.timings_
+        row = {'rows': n, 'features': d, 'parties': len(mpc.parties), 'C': args.reg_c,
+               'n_iter': model.n_iter_, 'input_s': t1 - t0, 'fit_s': t2 - t1,
+               'fit_gram_s': t['gram'], 'fit_first_step_s': t['first_step'],
+               'fit_newton_s': t['newton'], 'evaluate_s': t3 - t2, 'total_s': t3 - t0,
+               'max_coef_diff': float(np.abs(theta - ref).max()),
+               'accuracy_mpc': float(opened[0]), 'accuracy_sklearn': float(sk.score(X, y)),
+               'load_avg_1min': os.getloadavg()[0], 'date': time.strftime('%Y-%m-%d %H:%M')}
+        print('RESULT ' + json.dumps(row), flush=True)
+
+
+async def primitives(args):
+    """Per-element cost of MPyC's operations and of mpclab.fastmpc's (this process is a party)."""
+    from mpyc.runtime import mpc
+    sys.path.insert(0, ROOT)
+    from mpclab import fastmpc
+    n = args.primitives
+    secfxp = mpc.SecFxp(64, 32)
+    await mpc.start()
+    rng = np.random.default_rng(args.seed)
+    a, b = (mpc.input(secfxp.array(rng.uniform(-4, 4, n) if mpc.pid == 0 else np.zeros(n),
+                                   integral=False), senders=0) for _ in range(2))
+    await mpc.gather(a, b)
+    ops = [('MPyC a * b', lambda: a * b), ('fastmpc.mul(a, b)', lambda: fastmpc.mul(a, b)),
+           ('MPyC np_trunc(a, 8)', lambda: mpc.np_trunc(a, f=8)),
+           ('fastmpc.trunc(a, 8)', lambda: fastmpc.trunc(a, 8)),
+           ('MPyC a < b', lambda: a < b), ('fastmpc.sigmoid(a)', lambda: fastmpc.sigmoid(a))]
+    for name, op in ops:
+        await mpc.barrier(name)
+        t = time.perf_counter()
+        await mpc.gather(op())
+        if mpc.pid == 0:
+            print(f'{name:22s} {1e3 * (time.perf_counter() - t) / n:8.4f} ms per element', flush=True)
+    await mpc.shutdown()
+
+
+def free_base_port(m):
+    """A base port with m consecutive free loopback ports (MPyC's -B)."""
+    for base in range(23000, 60000, 97):
+        try:
+            for i in range(m):
+                with socket.socket() as s:
+                    s.bind(('127.0.0.1', base + i))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError('no free ports')
+
+
+def run_size(n, args):
+    argv = [sys.executable, os.path.abspath(__file__), '--rows', str(n), '--features',
+            str(args.features), '--reg-c', str(args.reg_c), '--seed', str(args.seed),
+            '-M', str(args.parties), '-B', str(free_base_port(args.parties))]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    for line in out.stdout.splitlines():
+        if line.startswith('RESULT '):
+            return json.loads(line[7:])
+    raise RuntimeError(f'run with {n} rows failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}')
+
+
+def load_rows():
+    if not os.path.exists(CSV):
+        return []
+    with open(CSV, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def save_rows(rows):
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(CSV, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f'{r[k]:.4g}' if isinstance(r[k], float) else r[k]) for k in FIELDS})
+
+
+def plot(rows):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = sorted((r for r in rows if int(r['parties']) == 3), key=lambda r: int(r['rows']))
+    n = np.array([int(r['rows']) for r in rows])
+    col = lambda key: np.array([float(r[key]) for r in rows])
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in [('fit_s', 'training (fit)'), ('evaluate_s', 'evaluation'),
+                       ('input_s', 'secret-sharing the input')]:
+        ax.plot(n, col(key), 'o-', label=label)
+    for x, y, r in zip(n, col('fit_s'), rows):
+        if x >= 10000:
+            ax.annotate(f"{r['n_iter']} steps", (x, y), textcoords='offset points',
+                        xytext=(-6, 6), ha='right', fontsize=8)
+    ax.set_xlabel('rows (10 features)')
+    ax.set_ylabel('seconds')
+    ax.set_title('3 local MPyC parties on 2 cores')
+    ax.legend()
+    # Newton steps after the first cost one sigmoid pass each (the last one no Hessian).
+    bx.plot(n, col('fit_newton_s') / np.maximum(col('n_iter') - 1, 1), 'o-',
+            label='training, per Newton step after the first')
+    bx.set_xlabel('rows (10 features)')
+    bx.set_ylabel('seconds')
+    bx.set_title('one Newton step (one sigmoid pass over the rows)')
+    bx.legend()
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+    fig.suptitle('Secure logistic regression (SecFxp(64, 32))')
+    fig.tight_layout()
+    fig.savefig(PNG, dpi=120)
+    print(f'wrote {os.path.relpath(PNG, ROOT)}')
+
+
+def driver(args):
+    sizes = args.rows or [s for s in SIZES if s <= args.max_rows]
+    rows = load_rows()
+    for n in sizes:
+        row = run_size(n, args)
+        print(f"{n:>7} rows: fit {row['fit_s']:7.1f} s ({row['n_iter']} Newton steps), evaluate "
+              f"{row['evaluate_s']:6.1f} s, input {row['input_s']:5.1f} s; max |coef - sklearn| "
+              f"{row['max_coef_diff']:.1e}; accuracy {row['accuracy_mpc']:.4f} vs "
+              f"{row['accuracy_sklearn']:.4f}; load {row['load_avg_1min']:.1f}", flush=True)
+        rows = [r for r in rows if not (int(r['rows']) == n and int(r['parties']) == args.parties
+                                        and int(r['features']) == args.features)] + [row]
+        rows.sort(key=lambda r: (int(r['parties']), int(r['features']), int(r['rows'])))
+        save_rows(rows)
+    print(f'wrote {os.path.relpath(CSV, ROOT)}')
+    if not args.no_plot:
+        plot([r for r in rows if int(r['features']) == args.features])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--rows', type=int, nargs='+', help='sizes to run (default: the sweep)')
+    ap.add_argument('--max-rows', type=int, default=max(SIZES), help='largest size of the sweep')
+    ap.add_argument('--features', type=int, default=10)
+    ap.add_argument('--reg-c', type=float, default=1.0, help="scikit-learn's C (default 1.0)")
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--parties', type=int, default=3)
+    ap.add_argument('--no-plot', action='store_true')
+    ap.add_argument('--plot-only', action='store_true', help='redraw the PNG from the CSV')
+    ap.add_argument('--primitives', type=int, metavar='N',
+                    help='instead: time single operations on N elements (run with -M3)')
+    args, _ = ap.parse_known_args()  # MPyC's own options (-M, -B, -I) pass through
+    if args.plot_only:
+        plot([r for r in load_rows() if int(r['features']) == args.features])
+    elif any(a.startswith('-M') or a == '-I' for a in sys.argv[1:]):
+        from mpyc.runtime import mpc
+        mpc.run(primitives(args) if args.primitives else party(args))
+    else:
+        driver(args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""Model quality metrics computed in MPC on secret data."""

@@ -1,0 +1,1 @@
+"""Secure estimators with scikit-learn's names."""
