@@ -29,6 +29,8 @@ def main():
                     help='features per owner')
     ap.add_argument('--parties', type=int, default=3)
     ap.add_argument('--repeats', type=int, default=1)
+    ap.add_argument('--scale', choices=['none', 'minmax'], default='none',
+                    help='minmax: inputs in [0, 1], so 1 integer bit instead of 16 (cheaper)')
     ap.add_argument('--output', default=os.path.join(RESULTS, 'bench_join.csv'))
     args = ap.parse_args()
     runs = [(n, d, r) for n in args.rows for d in args.features for r in range(args.repeats)]
@@ -37,10 +39,11 @@ def main():
         for n, d, rep in tqdm(runs, desc='join sweep'):
             left, right = synthetic_tables(n, d, d, seed=rep, target=False)
             lp, rp = write_tables(tmp, left, right)
-            summary, wall = run_protocol('inner_join.py', ['--left', lp, '--right', rp, '--id', 'id'],
-                                         args.parties)
+            summary, wall = run_protocol('inner_join.py', ['--left', lp, '--right', rp, '--id', 'id',
+                                                           '--scale', args.scale], args.parties)
             t = summary['timings']
             row = {'rows_per_owner': n, 'features_per_owner': d, 'parties': args.parties,
+                   'scale': args.scale,
                    'repeat': rep, 'intersection': summary['intersection_size'],
                    'join_seconds': round(sum(t.get(p, 0) for p in PHASES), 3),
                    'wall_seconds': round(wall, 3)}

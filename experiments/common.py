@@ -15,11 +15,12 @@ PROTOCOLS = os.path.join(ROOT, 'protocols')
 RESULTS = os.path.join(ROOT, 'results')
 
 
-def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True):
+def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True, labels=False):
     """Two owners' tables on the same people (a fraction `overlap` in common).
 
     Features are uniform on [0, 1]; with `target`, the right table's last column is a sparse
-    linear function of all features plus noise (so regressions have something to find).
+    linear function of all features plus noise (so regressions have something to find), or
+    with `labels` a 0/1 label drawn from a logistic model of it.
     """
     rng = np.random.default_rng(seed)
     n_common = int(round(overlap * n_rows))
@@ -38,6 +39,8 @@ def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True):
         merged = left.merge(right, on='id')
         y = merged.drop(columns=['id', right.columns[-1]]).to_numpy() @ w
         y = y + rng.normal(0, 0.1, len(y))
+        if labels:
+            y = (y - np.median(y) + rng.logistic(0, 0.3, len(y)) > 0).astype(float)
         lo, hi = y.min(), y.max()
         right.loc[right['id'].isin(merged['id']), right.columns[-1]] = (
             pd.Series((y - lo) / (hi - lo), index=merged['id']).reindex(

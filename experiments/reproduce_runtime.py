@@ -38,8 +38,9 @@ def one_run(tmp, records, columns, repeat, parties, latency_ms):
     left, right = synthetic_tables(records, d_left, columns - d_left, seed=repeat)
     lp, rp = write_tables(tmp, left, right)
     target = right.columns[-1]
-    args = ['--left', lp, '--right', rp, '--id', 'id', '--target', target, '--alpha', '0.001',
-            '--tol', '1e-4', '--test-fraction', '0.1']
+    # as in the paper, every column scaled to [0, 1]
+    args = ['--left', lp, '--right', rp, '--id', 'id', '--target', target, '--scale', 'minmax',
+            '--alpha', '0.001', '--tol', '1e-4', '--test-fraction', '0.1']
     summary, wall = run_protocol('lasso.py', args, parties, latency_ms=latency_ms)
     t = summary['timings']
     join = sum(v for k, v in t.items() if k.startswith('join:'))
@@ -97,9 +98,11 @@ def main():
     ap.add_argument('--latency-ms', type=float, help='one-way delay on every link')
     ap.add_argument('--quick', action='store_true', help='fewer points')
     ap.add_argument('--only', choices=['records', 'features'])
+    ap.add_argument('--records', type=int, nargs='+', help='records per owner for the records sweep')
+    ap.add_argument('--columns', type=int, nargs='+', help='column counts for the features sweep')
     args = ap.parse_args()
-    records = [500, 2000, 5000] if args.quick else [500, 1000, 2000, 3000, 4000, 5000]
-    columns = [6, 18, 30] if args.quick else [6, 10, 14, 18, 22, 26, 30]
+    records = args.records or ([500, 2000, 5000] if args.quick else [500, 1000, 2000, 3000, 4000, 5000])
+    columns = args.columns or ([6, 18, 30] if args.quick else [6, 10, 14, 18, 22, 26, 30])
     suffix = f'_{args.latency_ms:g}ms' if args.latency_ms else ''
     os.makedirs(RESULTS, exist_ok=True)
     r = f = None
