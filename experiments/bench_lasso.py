@@ -14,12 +14,14 @@ sensitive to other load on the machine than wall time) and the accuracy.
 import argparse
 import csv
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import free_base_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -93,19 +95,6 @@ def main():
     args, _ = ap.parse_known_args()
     from mpyc.runtime import mpc
     mpc.run(run(args))
-
-
-def free_base_port(parties):
-    """A base port with `parties` free consecutive ports (MPyC's default may be in use)."""
-    for base in range(21000, 60000, 97):
-        try:
-            for i in range(parties):
-                with socket.socket() as s:
-                    s.bind(('127.0.0.1', base + i))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError('no free ports')
 
 
 if __name__ == '__main__':

@@ -27,12 +27,14 @@ import argparse
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import free_base_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'results')
@@ -124,19 +126,6 @@ async def primitives(args):
         if mpc.pid == 0:
             print(f'{name:22s} {1e3 * (time.perf_counter() - t) / n:8.4f} ms per element', flush=True)
     await mpc.shutdown()
-
-
-def free_base_port(m):
-    """A base port with m consecutive free loopback ports (MPyC's -B)."""
-    for base in range(23000, 60000, 97):
-        try:
-            for i in range(m):
-                with socket.socket() as s:
-                    s.bind(('127.0.0.1', base + i))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError('no free ports')
 
 
 def run_size(n, args):

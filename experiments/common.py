@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,19 @@ def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True, 
             pd.Series((y - lo) / (hi - lo), index=merged['id']).reindex(
                 right.loc[right['id'].isin(merged['id']), 'id']).to_numpy())
     return left, right
+
+
+def free_base_port(parties, start=21000):
+    """A base port with `parties` consecutive free loopback ports (MPyC's -B)."""
+    for base in range(start, 60000, 97):
+        try:
+            for i in range(parties):
+                with socket.socket() as s:
+                    s.bind(('127.0.0.1', base + i))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError('no free ports')
 
 
 def run_protocol(program, args, parties=3, timeout=3600, extra_mpyc=(), latency_ms=None):

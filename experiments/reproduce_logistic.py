@@ -25,7 +25,6 @@ import tempfile
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn import metrics  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402

@@ -1,8 +1,10 @@
-"""Running MPyC programs as real, separate party processes in tests."""
+"""Running MPyC programs as real, separate party processes in tests, and reading what they sent."""
 
+import hashlib
 import os
 import random
 import socket
+import struct
 import subprocess
 import sys
 
@@ -67,3 +69,31 @@ def wait_all(procs, timeout=300):
 
 def run_separate(program, args_per_party, timeout=300, **kw):
     return wait_all(start_separate(program, args_per_party, **kw), timeout)
+
+
+def leak_patterns(df, id_column='id', skip=()):
+    """Byte patterns of a table's identifiers and values, as they could leak in a message.
+
+    Identifiers as UTF-8 text and as unkeyed SHA-256; values as float64, decimal text, and as
+    fixed-point integers (default format, with and without the join's packing offset) in both
+    byte orders.  Use distinctive values (large, with fractional parts) to avoid chance hits.
+    """
+    from mpclab.fixedpoint import FixedPointFormat
+    fmt = FixedPointFormat()
+    offset = 1 << (fmt.value_bits - 1)
+    out = {}
+    for i in df[id_column]:
+        out[f'id {i}'] = str(i).encode('utf-8')
+        out[f'sha256({i})'] = hashlib.sha256(str(i).encode('utf-8')).digest()
+    import pandas as pd
+    values = df.drop(columns=[id_column, *skip], errors='ignore').apply(pd.to_numeric, errors='coerce')
+    for v in values.to_numpy(dtype=float).ravel():
+        if v != v or abs(v) == float('inf'):
+            continue
+        e = int(round(v * 2**fmt.frac_bits))
+        out[f'float {v}'] = struct.pack('<d', v)
+        out[f'text {v}'] = repr(float(v)).encode()
+        for x in (e, e + offset):
+            out[f'int {x} le'] = x.to_bytes(8, 'little', signed=True)
+            out[f'int {x} be'] = x.to_bytes(8, 'big', signed=True)
+    return out

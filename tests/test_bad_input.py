@@ -18,11 +18,9 @@ representative subset (owner alternating) plus their own model options.
 """
 
 import functools
-import hashlib
 import importlib.util
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
@@ -32,9 +30,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mpclab.fixedpoint import FixedPointFormat
 from mpclab.session import EXIT_INPUT
-from partyrun import PROTOCOLS, free_ports, run_separate
+from partyrun import PROTOCOLS, free_ports, leak_patterns, run_separate
 
 pytestmark = pytest.mark.slow
 
@@ -109,20 +106,9 @@ TEXT_VALUE = 'SECRET-TEXT-VALUE'
 
 def secret_patterns(left, right):
     """Byte patterns of every identifier and feature value of both owners."""
-    fmt = FixedPointFormat()
-    offset = 1 << (fmt.value_bits - 1)
     out = {f'text {TEXT_VALUE}': TEXT_VALUE.encode()}
     for df in (left, right):
-        for i in df['id']:
-            out[f'id {i}'] = i.encode()
-            out[f'sha256({i})'] = hashlib.sha256(i.encode()).digest()
-        for v in df.drop(columns=['id', 'smoker'], errors='ignore').to_numpy().ravel():
-            e = int(round(v * 2**fmt.frac_bits))
-            out[f'float {v}'] = struct.pack('<d', v)
-            out[f'text {v}'] = repr(float(v)).encode()
-            for x in (e, e + offset):
-                out[f'int {x} le'] = x.to_bytes(8, 'little')
-                out[f'int {x} be'] = x.to_bytes(8, 'big')
+        out.update(leak_patterns(df, skip=['smoker']))
     return out
 
 

@@ -173,3 +173,32 @@ def test_separate_processes_each_with_only_its_own_file(tmp_path):
     for code, _, err in results:
         assert code == 0, err
     assert_same_rows(pd.read_csv(out), plain_join(left, right))
+
+
+@pytest.mark.slow
+def test_five_separate_processes_extra_parties_only_compute(tmp_path):
+    left, right = random_tables(np.random.default_rng(8), 20, 20, 9)
+    lp, rp = write_tables(tmp_path, left, right)
+    out = tmp_path / 'joined.csv'
+    common = ['--id', 'id', '--reveal-to', '4', '--save-joined', str(out), '--join-helper', '3']
+    results = run_separate(JOIN, [['--left', lp] + common, ['--right', rp] + common] + [common] * 3,
+                           timeout=240)
+    for code, _, err in results:
+        assert code == 0, err
+    assert_same_rows(pd.read_csv(out), plain_join(left, right))
+
+
+@pytest.mark.slow
+def test_join_over_tls_between_separate_processes(tmp_path):
+    from mpclab import certs
+    certs.generate(3, out=str(tmp_path / '.config'))
+    left, right = random_tables(np.random.default_rng(9), 15, 15, 7)
+    lp, rp = write_tables(tmp_path, left, right)
+    out = tmp_path / 'joined.csv'
+    common = ['--id', 'id', '--reveal-to', '0', '--save-joined', str(out)]
+    results = run_separate(JOIN, [['--left', lp] + common, ['--right', rp] + common, common],
+                           timeout=240, cwd=str(tmp_path), extra=['--ssl'])
+    for code, log, err in results:
+        assert code == 0, err
+        assert 'connected via SSL' in log  # MPyC logs to standard output
+    assert_same_rows(pd.read_csv(out), plain_join(left, right))

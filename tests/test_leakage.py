@@ -6,16 +6,13 @@ SHA-256) and feature values (as float64, as int64 fixed-point encodings in both 
 with and without the packing offset, and as decimal text).
 """
 
-import hashlib
 import os
-import struct
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mpclab.fixedpoint import FixedPointFormat
-from partyrun import PROTOCOLS, run_separate
+from partyrun import PROTOCOLS, leak_patterns, run_separate
 
 pytestmark = pytest.mark.slow
 JOIN = os.path.join(PROTOCOLS, 'inner_join.py')
@@ -29,23 +26,6 @@ def owner_table(rng, prefix, n, common):
     df = pd.DataFrame(values, columns=[f'{prefix}_public_column_{j}' for j in range(3)])
     df.insert(0, 'id', ids)
     return df
-
-
-def patterns(df):
-    fmt = FixedPointFormat()
-    offset = 1 << (fmt.value_bits - 1)
-    out = {}
-    for i in df['id']:
-        out[f'id {i}'] = i.encode('utf-8')
-        out[f'sha256({i})'] = hashlib.sha256(i.encode('utf-8')).digest()
-    for v in df.drop(columns='id').to_numpy().ravel():
-        e = int(round(v * 2**fmt.frac_bits))
-        out[f'float {v}'] = struct.pack('<d', v)
-        out[f'text {v}'] = repr(float(v)).encode()
-        for x in (e, e + offset):
-            out[f'int {x} le'] = x.to_bytes(8, 'little')
-            out[f'int {x} be'] = x.to_bytes(8, 'big')
-    return out
 
 
 def received(record_dir, pid):
@@ -72,7 +52,7 @@ def test_no_party_receives_another_owners_identifiers_or_values(tmp_path):
                            env=env, timeout=240)
     for code, _, err in results:
         assert code == 0, err
-    secrets_of = {0: patterns(left), 1: patterns(right)}
+    secrets_of = {0: leak_patterns(left), 1: leak_patterns(right)}
     seen = {pid: received(record, pid) for pid in range(3)}
     assert all(len(b) > 10_000 for b in seen.values())  # the recording did capture the run
     # the helper sees neither owner's data; each owner does not see the other's

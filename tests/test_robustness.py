@@ -57,3 +57,19 @@ def test_silent_party_times_out_naming_phase_and_party(tmp_path):
         assert code in (3, 4), err
         assert "'join:match'" in err
     assert any('timed out after 5 s' in err and 'party 2' in err for _, _, err in results)
+
+
+def test_party_killed_during_training_stops_the_others(tmp_path):
+    left, right = random_tables(np.random.default_rng(4), 60, 60, 50)
+    lp, rp = write_tables(tmp_path, left, right)
+    common = ['--id', 'id', '--target', 'b2', '--timeout', '120']
+    lasso = os.path.join(PROTOCOLS, 'lasso.py')
+    start = time.monotonic()
+    results = run_separate(lasso, [['--left', lp] + common, ['--right', rp] + common, common],
+                           timeout=90, env=fault_env('1:lasso:fit:crash'))
+    assert time.monotonic() - start < 60
+    assert results[1][0] == 9  # the injected crash
+    for i in (0, 2):
+        code, _, err = results[i]
+        assert code == 4, err
+        assert "lost the connection to party 1 during phase 'lasso:fit'" in err
