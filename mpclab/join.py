@@ -206,8 +206,27 @@ def _helper_mask(message, rows, n_values, params):
     for k, i in enumerate(rows):
         selected.extend(cts[i * per_row:(i + 1) * per_row])
         packed.extend(packer.pack(masks[k * n_values:(k + 1) * n_values]))
-    masked = pk.mask_many(selected, packed)
-    return pk.ciphertexts_to_bytes(masked), [-z for z in masks]
+    return _mask_in_parallel(pk, selected, packed), [-z for z in masks]
+
+
+def _mask_chunk(job):
+    pk, cts, packed = job
+    return pk.ciphertexts_to_bytes(pk.mask_many(pk.ciphertexts_from_bytes(cts), packed))
+
+
+def _mask_in_parallel(pk, cts, packed, min_chunk=1000):
+    """The helper's masking on every core: the owners wait idle meanwhile.
+
+    Worker processes are forked, compute only, and draw their own re-randomisers from the OS.
+    """
+    workers = min(os.cpu_count() or 1, len(cts) // min_chunk)
+    if workers < 2:
+        return pk.ciphertexts_to_bytes(pk.mask_many(cts, packed))
+    import multiprocessing
+    bounds = np.linspace(0, len(cts), workers + 1).astype(int)
+    jobs = [(pk, pk.ciphertexts_to_bytes(cts[a:b]), packed[a:b]) for a, b in zip(bounds, bounds[1:])]
+    with multiprocessing.get_context('fork').Pool(workers) as pool:
+        return b''.join(pool.map(_mask_chunk, jobs))
 
 
 # -- into MPyC ---------------------------------------------------------------------------------

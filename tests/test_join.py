@@ -202,3 +202,11 @@ def test_join_over_tls_between_separate_processes(tmp_path):
         assert code == 0, err
         assert 'connected via SSL' in log  # MPyC logs to standard output
     assert_same_rows(pd.read_csv(out), plain_join(left, right))
+
+
+@pytest.mark.slow
+def test_helper_masks_on_several_processes_correctly():
+    # over 2000 ciphertexts per owner: the helper forks workers for the masking
+    left, right = random_tables(np.random.default_rng(12), 2100, 2100, 2050, 1, 1)
+    res, got = secure_join_in_process(left, right)
+    assert_same_rows(got, plain_join(left, right))
