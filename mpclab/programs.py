@@ -8,7 +8,8 @@ from mpclab.data import InputError, load_party_table
 from mpclab.join import JoinParameters, Roles, secure_inner_join
 from mpclab.session import ProtocolError, Session, fixed_point_format, write_json
 
-__all__ = ['join_options', 'start_and_join', 'finish', 'target_check', 'evaluation_split']
+__all__ = ['join_options', 'start_and_join', 'finish', 'target_check', 'evaluation_split',
+           'model_summary', 'print_model']
 
 
 def join_options(args):
@@ -103,6 +104,23 @@ def evaluation_split(result, args):
         return result.table.split(args.test_fraction)
     except ValueError as exc:
         raise ProtocolError(str(exc)) from None
+
+
+def model_summary(result, train, test, args, model):
+    """The summary fields every model program reports."""
+    return {'rows_left': result.rows_left, 'rows_right': result.rows_right,
+            'intersection_size': result.intersection_size, 'columns': result.table.columns,
+            'target': args.target, 'scale': args.scale, 'train_rows': train.n_rows,
+            'test_rows': test.n_rows if test is not train else 0, 'n_iter': model.n_iter_}
+
+
+def print_model(summary, width=24):
+    """Print the model, at every party that learned it."""
+    if 'coef' not in summary:
+        return
+    print(f'model learned by party {mpc.pid}:')
+    for name, value in [*summary['coef'].items(), ('intercept', summary['intercept'])]:
+        print(f'  {name:>{width}} {value: .6f}')
 
 
 async def finish(session, args, summary):

@@ -22,7 +22,8 @@ from mpyc.runtime import mpc  # noqa: E402
 
 from mpclab.metrics import regression  # noqa: E402
 from mpclab.models.lasso import FixedPointOverflowError, SecureLasso  # noqa: E402
-from mpclab.programs import evaluation_split, finish, start_and_join, target_check  # noqa: E402
+from mpclab.programs import (evaluation_split, finish, model_summary, print_model,  # noqa: E402
+                             start_and_join, target_check)
 from mpclab.session import (ProtocolError, add_common_arguments, add_model_arguments,  # noqa: E402
                             argument_parser, main)
 
@@ -76,11 +77,7 @@ async def run(args):
         r2, mse, mae, objective = await mpc.output(metrics)
     with session.phase('lasso:reveal'):
         revealed = await model.reveal(receivers=args.model_to)
-    summary = {'rows_left': result.rows_left, 'rows_right': result.rows_right,
-               'intersection_size': result.intersection_size, 'columns': result.table.columns,
-               'target': args.target, 'scale': args.scale, 'alpha': args.alpha, 'tol': args.tol,
-               'train_rows': train.n_rows, 'test_rows': test.n_rows if test is not train else 0,
-               'n_iter': model.n_iter_,
+    summary = {**model_summary(result, train, test, args, model), 'alpha': args.alpha, 'tol': args.tol,
                'metrics': {'r2': r2, 'mse': mse, 'mae': mae, 'objective': objective,
                            'on': 'test' if test is not train else 'train'}}
     if revealed is not None:
@@ -91,11 +88,7 @@ async def run(args):
     if mpc.pid == 0:
         print(f'joined {result.intersection_size} rows; Lasso (alpha={args.alpha}) converged in '
               f'{model.n_iter_} iterations; {summary["metrics"]["on"]} R2 {r2:.4f}, MSE {mse:.5f}')
-    if 'coef' in summary:  # at every party that learned the model
-        print(f'model learned by party {mpc.pid}:')
-        for name, value in summary['coef'].items():
-            print(f'  {name:>24} {value: .6f}')
-        print(f'  {"intercept":>24} {summary["intercept"]: .6f}')
+    print_model(summary)
 
 
 if __name__ == '__main__':

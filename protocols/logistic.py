@@ -24,7 +24,8 @@ from mpyc.runtime import mpc  # noqa: E402
 
 from mpclab.metrics import classification  # noqa: E402
 from mpclab.models.logistic import SecureLogisticRegression  # noqa: E402
-from mpclab.programs import evaluation_split, finish, start_and_join, target_check  # noqa: E402
+from mpclab.programs import (evaluation_split, finish, model_summary, print_model,  # noqa: E402
+                             start_and_join, target_check)
 from mpclab.session import (ProtocolError, add_common_arguments, add_model_arguments,  # noqa: E402
                             argument_parser, main)
 
@@ -94,11 +95,8 @@ async def run(args):
     if not args.secret_model and args.model_to != []:
         with session.phase('logistic:reveal'):
             revealed = await model.reveal(receivers=args.model_to)
-    summary = {'rows_left': result.rows_left, 'rows_right': result.rows_right,
-               'intersection_size': result.intersection_size, 'columns': result.table.columns,
-               'target': args.target, 'scale': args.scale, 'reg_c': args.reg_c,
-               'train_rows': train.n_rows, 'test_rows': test.n_rows if test is not train else 0,
-               'n_iter': model.n_iter_, 'secret_model': args.secret_model,
+    summary = {**model_summary(result, train, test, args, model), 'reg_c': args.reg_c,
+               'secret_model': args.secret_model,
                'metrics': {'accuracy': accuracy, 'precision': precision, 'recall': recall, 'f1': f1,
                            'auc': auc, 'confusion': confusion,
                            'on': 'test' if test is not train else 'train'}}
@@ -112,11 +110,7 @@ async def run(args):
         print(f'joined {result.intersection_size} rows; logistic regression (C={args.reg_c}) in '
               f'{model.n_iter_} Newton steps; {m["on"]} accuracy {accuracy:.4f}, F1 {f1:.4f}, '
               f'AUC {"-" if auc is None else f"{auc:.4f}"}; confusion {confusion}')
-    if 'coef' in summary:  # at every party that learned the model
-        print(f'model learned by party {mpc.pid}:')
-        for name, value in summary['coef'].items():
-            print(f'  {name:>26} {value: .6f}')
-        print(f'  {"intercept":>26} {summary["intercept"]: .6f}')
+    print_model(summary, width=26)
 
 
 if __name__ == '__main__':
