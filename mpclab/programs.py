@@ -5,7 +5,7 @@ import sys
 from mpyc.runtime import mpc
 
 from mpclab.data import InputError, load_party_table
-from mpclab.join import JoinParameters, Roles, secure_inner_join
+from mpclab.join import JoinParameters, Roles, secure_inner_join, slot_layout
 from mpclab.session import ProtocolError, Session, fixed_point_format, write_json
 
 __all__ = ['join_options', 'start_and_join', 'finish', 'target_check', 'evaluation_split',
@@ -72,6 +72,11 @@ async def start_and_join(args, name, public_options, split=None, check_columns=N
         if validate is not None:
             validate()
         fmt = fixed_point_format(args)
+        try:
+            params = JoinParameters(fmt, key_bits=args.key_bits, stat_sec=args.stat_sec)
+        except ValueError as exc:
+            raise ProtocolError(f'--stat-sec: {exc}') from None
+        slot_layout(1, params)   # do the slots fit the key?
         with session.phase('load'):
             left, right = _own_tables(args, roles, fmt)
     except InputError as exc:
@@ -79,7 +84,6 @@ async def start_and_join(args, name, public_options, split=None, check_columns=N
     except ProtocolError as exc:
         error = InputError(str(exc), f'invalid options ({exc})')
     await session.start(input_error=error)
-    params = JoinParameters(fmt, key_bits=args.key_bits, stat_sec=args.stat_sec)
     result = await secure_inner_join(left, right, params, session, roles, split=split,
                                      check_columns=check_columns)
     return session, roles, result
