@@ -184,15 +184,20 @@ def trunc(a, f=None):
     return _trunc(a, f)
 
 
+async def _gather_operands(a, b):
+    """Both operands' shares, gathering a squared operand once."""
+    if a is b:
+        a = await mpc.gather(a)
+        return a, a
+    return await mpc.gather(a, b)
+
+
 @asyncoro.mpc_coro
 async def _mul(a, b, f):
     stype, shape = _rettype(a, b)
     await mpc.returnType((stype, False, shape))
     field, _, L = _dims(stype.sectype)
-    if a is b:
-        a = b = await mpc.gather(a)
-    else:
-        a, b = await mpc.gather(a, b)
+    a, b = await _gather_operands(a, b)
     c = np.broadcast_to(a.value * b.value, shape).reshape(-1)
     y = await _trunc_raw(field, c, f, L, mpc.threshold > 0)
     return field.array(y.reshape(shape), check=False)
@@ -458,10 +463,7 @@ async def _matmul_t(A, B, f):
     shape = (A.shape[1], B.shape[1])
     await mpc.returnType((stype, False, shape))
     field, _, L = _dims(stype.sectype)
-    if A is B:
-        A = B = await mpc.gather(A)
-    else:
-        A, B = await mpc.gather(A, B)
+    A, B = await _gather_operands(A, B)
     c = _int_matmul_t(A.value, B.value).reshape(-1) % field.modulus
     y = await _trunc_raw(field, c, f, L, mpc.threshold > 0)
     return field.array(y.reshape(shape), check=False)

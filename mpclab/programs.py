@@ -59,9 +59,9 @@ async def start_and_join(args, name, public_options, split=None, check_columns=N
     at once: then there is no one to agree with.
     """
     n = len(mpc.parties)
-    Roles.for_parties(n)   # raises at once for 2 parties
+    roles = Roles.for_parties(n)   # raises at once for 2 parties: nobody to agree with
     session = Session(name, {**join_options(args), **public_options}, timeout=args.timeout)
-    roles, left, right, error = Roles.for_parties(n), None, None, None
+    left, right, error = None, None, None
     try:
         roles = Roles.for_parties(n, args.join_helper)
         if not 0 <= getattr(args, 'test_fraction', 0) < 1:
