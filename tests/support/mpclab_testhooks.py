@@ -1,0 +1,94 @@
+"""Fault injection, traffic recording and range checks of opened values, for tests only.
+
+* ``MPCLAB_TEST_FAULT='party:phase:crash|hang'``: party `party` crashes (exit 9) or hangs
+  (stays connected, silent) when it enters phase `phase`.
+* ``MPCLAB_TEST_RECORD_DIR=DIR``: every party appends every byte it receives from party j
+  to ``DIR/party{i}_from{j}.bin``.
+* ``MPCLAB_TEST_CHECK_OPENINGS=1``: before every opening of masked values in
+  `mpclab.fastmpc`, the parties also open the *unmasked* values and stop with an error if
+  any lies outside the range the opening assumes.  This discloses everything: tests only.
+  Violations are also appended to ``$MPCLAB_TEST_CHECK_OPENINGS_LOG`` if that is set.
+
+`install_from_environment` is called by ``sitecustomize`` in party processes; the in-process
+tests call `install_opening_check` themselves.
+"""
+
+import os
+import sys
+import time
+
+__all__ = ['install_from_environment', 'install_fault', 'install_recorder',
+           'install_opening_check', 'OpeningOutOfRange']
+
+
+class OpeningOutOfRange(AssertionError):
+    """A value was about to be opened under a mask whose range assumption it breaks."""
+
+
+def install_fault(spec):
+    from mpclab import _hooks
+    party, rest = spec.split(':', 1)
+    where, kind = rest.rsplit(':', 1)
+
+    def inject(phase):
+        from mpyc.runtime import mpc
+        if int(party) != mpc.pid or where != phase:
+            return
+        if kind == 'crash':
+            os._exit(9)
+        from mpclab import session
+        session.silence_this_party()   # no keep-alives, no watchdog: a hung party
+        while True:
+            time.sleep(60)
+    _hooks.phase_started.append(inject)
+
+
+def install_recorder(directory):
+    from mpyc import asyncoro
+    received = asyncoro.MessageExchanger.data_received
+
+    def data_received(self, data):
+        rt = self.runtime
+        peer = self.peer_pid
+        with open(os.path.join(directory, f'party{rt.pid}_from{peer}.bin'), 'ab') as f:
+            f.write(data)
+        return received(self, data)
+    asyncoro.MessageExchanger.data_received = data_received
+
+
+def install_opening_check(log=None):
+    from mpclab import _hooks
+
+    async def check(field, shares, threshold, bound_bits, what):
+        import numpy as np
+        from mpclab import fastmpc
+        values = await fastmpc._open(field, np.asarray(shares, dtype=object).reshape(-1), threshold)
+        p = field.modulus
+        worst = 0
+        for v in values:
+            v = int(v)
+            v = v - p if v > p // 2 else v
+            worst = max(worst, abs(v))
+        if worst >= 1 << bound_bits:
+            message = (f'{what}: an opened value has |x| = 2**{worst.bit_length() - 1}.. but the '
+                       f'mask assumes |x| < 2**{bound_bits}')
+            if log:
+                with open(log, 'a') as f:
+                    f.write(message + '\n')
+            raise OpeningOutOfRange(message)
+    _hooks.opening_checks.append(check)
+
+
+def install_from_environment():
+    fault = os.environ.get('MPCLAB_TEST_FAULT')
+    if fault:
+        install_fault(fault)
+    record = os.environ.get('MPCLAB_TEST_RECORD_DIR')
+    if record:
+        install_recorder(record)
+    if os.environ.get('MPCLAB_TEST_CHECK_OPENINGS'):
+        install_opening_check(os.environ.get('MPCLAB_TEST_CHECK_OPENINGS_LOG'))
+
+
+if __name__ == '__main__':
+    sys.exit('a module of test hooks: not a program')
