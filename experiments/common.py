@@ -2,14 +2,14 @@
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 import pandas as pd
+
+from mpclab.launch import free_base_port, local_argvs, run_parties  # noqa: F401 (re-export)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOCOLS = os.path.join(ROOT, 'protocols')
@@ -49,49 +49,34 @@ def synthetic_tables(n_rows, d_left, d_right, overlap=1.0, seed=0, target=True, 
     return left, right
 
 
-def free_base_port(parties, start=21000):
-    """A base port with `parties` consecutive free loopback ports (MPyC's -B)."""
-    for base in range(start, 60000, 97):
-        try:
-            for i in range(parties):
-                with socket.socket() as s:
-                    s.bind(('127.0.0.1', base + i))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError('no free ports')
-
-
 def run_protocol(program, args, parties=3, timeout=3600, extra_mpyc=(), latency_ms=None):
-    """Run protocols/<program> with `parties` local parties; returns (summary dict, wall seconds).
+    """Run protocols/<program> with `parties` local parties; returns (party 0's summary, wall s).
 
-    With `latency_ms`, every party runs as its own process and every link passes through a
-    relay that delays each direction by that much (mpclab.netsim), as on a LAN or WAN.
+    Every party is its own process (`mpclab.launch`).  With `latency_ms`, every link passes
+    through a relay that delays each direction by that much (mpclab.netsim), as on a LAN or WAN.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        js = os.path.join(tmp, 'summary.json')
+        js = os.path.join(tmp, 'summary_{party}.json')
         prog = os.path.join(PROTOCOLS, program)
         start = time.perf_counter()
         if latency_ms is None:
-            argv = [sys.executable, prog, '-M', str(parties), *extra_mpyc, *args, '--json', js]
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-            failed = [r] if r.returncode else []
+            argvs = local_argvs(prog, [[*args, '--json', js]] * parties, extra_mpyc)
+            results = run_parties(argvs, timeout, cwd=ROOT)
         else:
-            from mpclab.netsim import run_parties, start_relays
+            from mpclab.netsim import start_relays
             relays, argv_for = start_relays(parties, latency_s=latency_ms / 1000)
             with relays:
-                argvs = [[prog, *argv_for(i), '-I', str(i), *extra_mpyc, *args, '--json', js]
-                         for i in range(parties)]
-                rs = run_parties(argvs, cwd=ROOT, timeout=timeout)
-            failed = [r for r in rs if r.returncode]
+                argvs = [[sys.executable, prog, *argv_for(i), '-I', str(i), *extra_mpyc, *args,
+                          '--json', js] for i in range(parties)]
+                results = run_parties(argvs, timeout, cwd=ROOT)
         wall = time.perf_counter() - start
+        failed = [r for r in results if r.returncode]
         if failed:
             r = failed[0]
             raise RuntimeError(f'{program} failed ({r.returncode}): '
                                f'{(r.stderr or r.stdout or "").strip()[-2000:]}')
-        with open(js) as f:
+        with open(js.format(party=0)) as f:
             return json.load(f), wall
-
 
 
 def write_tables(tmp, left, right):

@@ -17,10 +17,8 @@ import numpy as np
 from sklearn.linear_model import Lasso
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, run_protocol  # noqa: E402
-from mpclab.twin import plaintext_join, plaintext_split  # noqa: E402
+from common import ROOT, run_protocol
+from mpclab.twin import plaintext_join, plaintext_split
 
 DATA = os.path.join(ROOT, 'data')
 DROPPED = ['sex_female', 'smoker_no', 'region_northeast']
@@ -48,7 +46,7 @@ def run(parties=3, full_one_hot=False, seed=0, fraction=0.1, alpha=0.001, tol=1e
     drop = [] if full_one_hot else DROPPED
     args = ['--left', os.path.join(DATA, 'insurer.csv'), '--right', os.path.join(DATA, 'hospital.csv'),
             '--id', 'patient_id', '--target', 'charges', '--scale', 'minmax', '--alpha', str(alpha),
-            '--tol', str(tol), '--test-fraction', str(fraction), '--seed', str(seed)]
+            '--tol', str(tol), '--test-fraction', str(fraction), '--split', 'seeded', '--seed', str(seed)]
     if drop:
         args += ['--drop-columns', *drop]
     secure, wall = run_protocol('lasso.py', args, parties)

@@ -24,16 +24,14 @@ import tempfile
 
 import matplotlib
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn import metrics  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from sklearn import metrics
+from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS, ROOT, run_protocol, synthetic_tables, write_tables  # noqa: E402
-from mpclab.twin import plaintext_join, plaintext_split  # noqa: E402
+from common import RESULTS, ROOT, run_protocol, synthetic_tables, write_tables
+from mpclab.twin import plaintext_join, plaintext_split
 
 DATA = os.path.join(ROOT, 'data')
 
@@ -41,7 +39,7 @@ DATA = os.path.join(ROOT, 'data')
 def accuracy(parties, seed=0, fraction=0.2, C=1.0):
     left, right = os.path.join(DATA, 'heart_clinic.csv'), os.path.join(DATA, 'heart_hospital.csv')
     args = ['--left', left, '--right', right, '--id', 'patient_id', '--target', 'DEATH_EVENT',
-            '--scale', 'minmax', '--reg-c', str(C), '--seed', str(seed), '--test-fraction', str(fraction)]
+            '--scale', 'minmax', '--reg-c', str(C), '--split', 'seeded', '--seed', str(seed), '--test-fraction', str(fraction)]
     revealed, _ = run_protocol('logistic.py', args, parties)
     secret, _ = run_protocol('logistic.py', args + ['--secret-model'], parties)
     joined = plaintext_join(left, right, 'patient_id', scale='minmax')

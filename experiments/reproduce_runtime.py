@@ -22,13 +22,11 @@ import tempfile
 
 import matplotlib
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS, run_protocol, synthetic_tables, write_tables  # noqa: E402
+from common import RESULTS, run_protocol, synthetic_tables, write_tables
 
 PAPER_SECONDS = 3500  # 2 x 5000 records, 30 features, three hosts (Spini et al. 2024, 12.3.2)
 

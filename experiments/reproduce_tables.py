@@ -24,15 +24,13 @@ import sys
 
 import matplotlib
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS  # noqa: E402
-from lasso_demo import DATA, lasso_objective, run  # noqa: E402
-from mpclab.twin import plaintext_join, plaintext_split  # noqa: E402
+from common import RESULTS
+from lasso_demo import DATA, lasso_objective, run
+from mpclab.twin import plaintext_join, plaintext_split
 
 # Published values (Spini, van Egmond, Veugen, Sangers 2024, Tables 12.9 and 12.10).
 PAPER_METRICS = {'scikit-learn (paper)': {'objective': 0.009, 'r2': 0.66, 'mse': 0.012, 'mae': 0.082,

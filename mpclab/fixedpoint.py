@@ -74,12 +74,15 @@ class FixedPointFormat:
         x = np.asarray(values, dtype=float)
         if not np.all(np.isfinite(x)):
             raise FixedPointRangeError(f'{what}: not a finite number')
-        worst = float(np.max(np.abs(x))) if x.size else 0.0
-        if worst >= self.bound:
-            raise FixedPointRangeError(f'{what}: |value| = {worst:g} is outside the fixed-point range '
-                                       f'(|x| < 2**{self.int_bits} = {self.bound:g}); '
-                                       f'scale the data or raise --int-bits')
+        # Checked after rounding: a value just below the bound may round up to it.
         scaled = np.rint(np.ldexp(x, self.frac_bits))
+        outside = np.flatnonzero(np.abs(scaled).reshape(-1) >= np.ldexp(1.0, self.int_bits + self.frac_bits))
+        if len(outside):
+            i = int(outside[0])
+            where = f' at data row {i + 1}' if x.ndim == 1 else ''
+            raise FixedPointRangeError(f'{what}: |value| = {abs(x.reshape(-1)[i]):g}{where} is outside '
+                                       f'the fixed-point range (|x| < 2**{self.int_bits} = '
+                                       f'{self.bound:g}); scale the data or allow more integer bits')
         return scaled.astype(np.int64).astype(object) if self.value_bits <= 63 else \
             np.vectorize(int, otypes=[object])(scaled)
 

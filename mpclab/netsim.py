@@ -28,12 +28,10 @@ import collections
 import contextlib
 import itertools
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
+
+from mpclab.launch import free_ports
 
 CHUNK = 1 << 16  # bytes read at a time, and the default burst of the token bucket
 # The event loop wakes up to about 1 ms late (epoll rounds its timeout up to whole ms, and
@@ -41,20 +39,6 @@ CHUNK = 1 << 16  # bytes read at a time, and the default burst of the token buck
 # chunk is due and then polls the loop until it is: sub-ms accuracy for a bit of CPU.
 SPIN = 0.0015
 HOST = '127.0.0.1'
-
-
-def free_ports(n, host=''):
-    """Return n distinct TCP ports that are free now (the OS picks them)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)  # keep all open so the OS hands out n different ports
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class TokenBucket:
@@ -393,61 +377,6 @@ def start_relays(n_parties, base_port=0, latency_s=0.0, bandwidth=None, **kwargs
 
     relays = Relays(relays, pairs, runner)
     return relays, lambda i: party_argv(i, party_ports, relays)
-
-
-def run_parties(argvs, cwd=None, timeout=120, env=None):
-    """Run one Python process per argument list at once; return their outputs.
-
-    Parameters
-    ----------
-    argvs : list of list of str
-        ``argvs[i]`` is party i's command line after the interpreter, e.g.
-        ``[program, *argv_for_party(i), '-I', str(i)]``.
-    cwd : str or list of str, optional
-        Working directory, per party if a list (MPyC's ``--ssl`` reads ``.config/``
-        there).
-    timeout : float
-        Seconds for the whole run.  MPyC waits forever for a missing party, so on timeout
-        all processes are killed and ``subprocess.TimeoutExpired`` is raised, with the
-        outputs so far in its ``output`` attribute.
-
-    Returns
-    -------
-    list of subprocess.CompletedProcess
-        Per party, with stdout and stderr merged into ``stdout`` (str).
-    """
-    cwds = cwd if isinstance(cwd, (list, tuple)) else [cwd] * len(argvs)
-    # Files, not pipes: a party blocked on a full pipe would stall the others.
-    logs = [tempfile.TemporaryFile('w+') for _ in argvs]
-    procs = [subprocess.Popen([sys.executable, *argv], cwd=d, env=env, stdout=f,
-                              stderr=subprocess.STDOUT, text=True)
-             for argv, d, f in zip(argvs, cwds, logs)]
-    deadline = time.monotonic() + timeout
-    try:
-        for p in procs:
-            p.wait(max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        for p in procs:
-            p.kill()
-        for p in procs:
-            p.wait()
-        raise subprocess.TimeoutExpired(argvs, timeout, output=_read_all(logs)) from None
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return [subprocess.CompletedProcess([sys.executable, *argv], p.returncode, out)
-            for argv, p, out in zip(argvs, procs, _read_all(logs))]
-
-
-def _read_all(files):
-    outs = []
-    for f in files:
-        f.seek(0)
-        outs.append(f.read())
-        f.close()
-    return outs
 
 
 async def _serve(args):

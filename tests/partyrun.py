@@ -1,74 +1,44 @@
-"""Running MPyC programs as real, separate party processes in tests, and reading what they sent."""
+"""Running MPyC programs as real, separate party processes in tests, and reading what they sent.
+
+A thin layer over `mpclab.launch` (the one way mpclab starts parties): output goes to files,
+never to pipes, so a chatty or failing party never blocks the test.
+"""
 
 import hashlib
 import os
-import random
-import socket
 import struct
-import subprocess
 import sys
+
+from mpclab.launch import Parties, PartyResult, free_base_port, local_argvs, run_parties
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOCOLS = os.path.join(ROOT, 'protocols')
 
-
-def _free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(('127.0.0.1', port))
-        except OSError:
-            return False
-    return True
+__all__ = ['ROOT', 'PROTOCOLS', 'run_local', 'run_separate', 'start_separate', 'free_base_port',
+           'leak_patterns', 'PartyResult']
 
 
-def free_ports(n):
-    """n consecutive free loopback ports (MPyC's -B takes a base port)."""
-    rng = random.Random()  # test plumbing only, not cryptography
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        if all(_free(base + i) for i in range(n)):
-            return base
-    raise RuntimeError('no free ports')
+def run_local(program, args, parties, timeout=300, cwd=None, env=None, mpyc_args=()):
+    """`python program -M parties -B base args...`: party 0 starts the others (MPyC's way).
 
-
-def run_local(program, args, parties, timeout=300, cwd=None, env=None):
-    """`python program -M parties -B base args...`: party 0 spawns the others."""
+    Only party 0's output is seen (MPyC discards the others').  Returns a PartyResult.
+    """
     argv = [sys.executable, program, '-M', str(parties)]
     if parties > 1:
-        argv += ['-B', str(free_ports(parties))]
-    return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd or ROOT, env=env)
+        argv += ['-B', str(free_base_port(parties))]
+    return run_parties([argv + list(mpyc_args) + list(args)], timeout=timeout,
+                       cwd=cwd or ROOT, env=env)[0]
 
 
 def start_separate(program, args_per_party, cwd=None, env=None, extra=()):
-    """Start every party as its own process with -P host:port lists and -I i, as on hosts."""
-    n = len(args_per_party)
-    base = free_ports(n)
-    addresses = [a for i in range(n) for a in ('-P', f'127.0.0.1:{base + i}')]
-    procs = []
-    for i, args in enumerate(args_per_party):
-        argv = [sys.executable, program, *addresses, '-I', str(i), *extra, *args]
-        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, cwd=cwd or ROOT, env=env))
-    return procs
-
-
-def wait_all(procs, timeout=300):
-    """Wait for every process; kill stragglers.  Returns [(returncode, stdout, stderr)]."""
-    out = []
-    for p in procs:
-        try:
-            o, e = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            o, e = p.communicate()
-            e += '\n[killed by test: timeout]'
-        out.append((p.returncode, o, e))
-    return out
+    """Start every party as its own process with a -P list and -I i, as on hosts: `Parties`."""
+    return Parties(local_argvs(program, args_per_party, extra), cwd=cwd or ROOT, env=env)
 
 
 def run_separate(program, args_per_party, timeout=300, **kw):
-    return wait_all(start_separate(program, args_per_party, **kw), timeout)
+    """Run every party as its own process to the end; [(returncode, stdout, stderr)]."""
+    with start_separate(program, args_per_party, **kw) as parties:
+        return parties.wait(timeout)
 
 
 def leak_patterns(df, id_column='id', skip=()):

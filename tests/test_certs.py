@@ -13,10 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from mpclab import certs
-from mpclab.netsim import free_ports, run_parties
+from mpclab.launch import free_ports, run_parties
+from partyrun import PROTOCOLS, start_separate
 
 ROOT = pathlib.Path(__file__).parents[1]
 SSL_SUM = str(pathlib.Path(__file__).parent / 'programs' / 'ssl_sum.py')
+JOIN = os.path.join(PROTOCOLS, 'inner_join.py')
 
 
 def _cli(*args, cwd=ROOT):
@@ -131,7 +133,8 @@ def test_write_key_tightens_existing_file(tmp_path):
 
 def _argvs(ports, extra=()):
     p_args = [a for port in ports for a in ('-P', f'localhost:{port}')]
-    return [[SSL_SUM, *p_args, '-I', str(i), '--ssl', *extra] for i in range(len(ports))]
+    return [[sys.executable, SSL_SUM, *p_args, '-I', str(i), '--ssl', *extra]
+            for i in range(len(ports))]
 
 
 def test_mpyc_parties_connect_with_tls(tmp_path):
@@ -143,38 +146,6 @@ def test_mpyc_parties_connect_with_tls(tmp_path):
         assert 'sum = 6' in r.stdout
 
 
-def _watch_parties(argvs, cwds, honest, marker, timeout=60):
-    """Run parties until marker is in the logs of all honest parties (or timeout).
-
-    MPyC retries a failed connection forever, so a refused run never ends by itself.
-    Returns the logs.
-    """
-    # Asyncio debug mode logs a server's failed TLS handshakes (as debug messages).
-    env = dict(os.environ, PYTHONASYNCIODEBUG='1')
-    logs = [pathlib.Path(cwd).parent / f'party{i}.log' for i, cwd in enumerate(cwds)]
-    files = [open(log, 'w') for log in logs]
-    procs = [subprocess.Popen([sys.executable, *argv, '--log-level', 'debug'], cwd=cwd,
-                              env=env, stdout=f, stderr=subprocess.STDOUT)
-             for argv, cwd, f in zip(argvs, cwds, files)]
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(marker in logs[i].read_text() for i in honest):
-                break
-
-            if all(p.poll() is not None for p in procs):
-                break
-
-            time.sleep(0.2)
-    finally:
-        for p in procs:
-            p.kill()
-        for p, f in zip(procs, files):
-            p.wait()
-            f.close()
-    return [log.read_text() for log in logs]
-
-
 def _dirs(tmp_path, n=3):
     cwds = [tmp_path / f'p{i}' for i in range(n)]
     certs.generate(n, tmp_path / 'ca')
@@ -183,29 +154,80 @@ def _dirs(tmp_path, n=3):
     return cwds
 
 
+DEADLINE = 8   # --connect-timeout of the refused runs below
+
+
+def _join_with_tls(tmp_path, cwds):
+    """The join program with --ssl, every party in its own directory; returns the results
+    and the wall time.  Every party must end by itself: none is killed by the test."""
+    left = tmp_path / 'left.csv'
+    right = tmp_path / 'right.csv'
+    left.write_text('id,a\n1,0.5\n2,0.25\n')
+    right.write_text('id,b\n1,1.5\n3,2.0\n')
+    common = ['--id', 'id', '--ssl', '--connect-timeout', str(DEADLINE)]
+    args = [['--left', str(left)] + common, ['--right', str(right)] + common, common]
+    start = time.monotonic()
+    with start_separate(JOIN, args, cwd=[str(c) for c in cwds]) as parties:
+        results = parties.wait(timeout=60)
+        assert not parties.killed, results
+    return results, time.monotonic() - start
+
+
+def _one_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and 'Traceback' not in err, err
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_join_over_tls_works(tmp_path):
+    results, _ = _join_with_tls(tmp_path, _dirs(tmp_path))
+    for r in results:
+        assert r.returncode == 0, r.stderr
+    assert '1 in common' in results[0].stdout
+
+
+@pytest.mark.slow
+def test_ssl_without_certificates_names_the_missing_file_and_stops_everyone(tmp_path):
+    cwds = _dirs(tmp_path)
+    shutil.rmtree(cwds[1] / '.config')
+    results, wall = _join_with_tls(tmp_path, cwds)
+    assert wall < DEADLINE + 10
+    assert all(r.returncode != 0 for r in results)
+    line = _one_line(results[1].stderr)
+    assert line.startswith('mpclab party 1: --ssl: no .config/party_1.crt') and 'mpclab certs' in line
+    for i in (0, 2):
+        assert 'could not connect to' in _one_line(results[i].stderr) and 'party 1' in results[i].stderr
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('rogue', [2, 0])
-def test_party_with_certificate_of_another_ca_is_refused(tmp_path, rogue):
+def test_party_with_certificate_of_another_ca_is_refused_at_once(tmp_path, rogue):
     cwds = _dirs(tmp_path)
     # The rogue party trusts the real CA but holds a certificate from its own CA.
     certs.generate(3, tmp_path / 'other')
     for ext in ('crt', 'key'):
         shutil.copy(tmp_path / 'other' / f'party_{rogue}.{ext}', cwds[rogue] / '.config')
-    honest = [i for i in range(3) if i != rogue]
-    logs = _watch_parties(_argvs(free_ports(3)), cwds, honest, 'CERTIFICATE_VERIFY_FAILED')
-    for i in honest:
-        # Listeners refuse a rogue client; connectors refuse a rogue listener.
-        assert 'CERTIFICATE_VERIFY_FAILED' in logs[i], logs[i]
-        assert 'All 3 parties connected' not in logs[i]
-    assert not any('sum = ' in log for log in logs)
+    results, wall = _join_with_tls(tmp_path, cwds)
+    assert wall < DEADLINE + 10
+    assert all(r.returncode != 0 for r in results)
+    assert not any('in common' in r.stdout for r in results)
+    lines = [_one_line(r.stderr) for r in results]
+    # Whoever checked the rogue's certificate says so, naming the party and the cause.
+    assert any('TLS handshake' in line and 'certificate verify failed' in line for line in lines), lines
+    for i, line in enumerate(lines):
+        assert line.startswith(f'mpclab party {i}: ')
 
 
+@pytest.mark.slow
 def test_party_with_certificate_of_another_party_is_refused(tmp_path):
     cwds = _dirs(tmp_path)
     # Party 2 shows party 1's genuine certificate: the CA signed it, but not for party 2.
     for ext in ('crt', 'key'):
         shutil.copy(cwds[2] / '.config' / f'party_1.{ext}', cwds[2] / '.config' / f'party_2.{ext}')
-    logs = _watch_parties(_argvs(free_ports(3)), cwds, [0, 1], 'Hostname mismatch')
-    for i in (0, 1):
-        assert 'Hostname mismatch' in logs[i], logs[i]
-        assert 'All 3 parties connected' not in logs[i]
-    assert not any('sum = ' in log for log in logs)
+    results, wall = _join_with_tls(tmp_path, cwds)
+    assert wall < DEADLINE + 10
+    assert all(r.returncode != 0 for r in results)
+    lines = [_one_line(r.stderr) for r in results]
+    assert any('TLS handshake with party 2' in line and 'ostname mismatch' in line
+               for line in lines), lines

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from mpclab.netsim import (DelayRelay, TokenBucket, _LoopThread, free_ports, run_parties,
-                           start_relays)
+from mpclab.launch import free_ports, run_parties
+from mpclab.netsim import DelayRelay, TokenBucket, _LoopThread, start_relays
 
 PROGRAMS = pathlib.Path(__file__).parent / 'programs'
 
@@ -200,8 +200,8 @@ def _run_rounds(rounds, latency=None):
     else:
         relays, argv = start_relays(3, latency_s=latency)
     try:
-        results = run_parties([[program, *argv(i), '-I', str(i), '--rounds', str(rounds)]
-                               for i in range(3)], timeout=120)
+        results = run_parties([[sys.executable, program, *argv(i), '-I', str(i),
+                                '--rounds', str(rounds)] for i in range(3)], timeout=120)
     finally:
         if relays:
             relays.stop()
@@ -250,8 +250,8 @@ def test_mpyc_tls_through_relays(tmp_path):
     generate(3, tmp_path / '.config')
     relays, argv = start_relays(3, latency_s=0.005)
     try:
-        results = run_parties([[str(PROGRAMS / 'ssl_sum.py'), *argv(i), '-I', str(i), '--ssl']
-                               for i in range(3)], cwd=str(tmp_path), timeout=120)
+        results = run_parties([[sys.executable, str(PROGRAMS / 'ssl_sum.py'), *argv(i), '-I',
+                                str(i), '--ssl'] for i in range(3)], cwd=str(tmp_path), timeout=120)
     finally:
         relays.stop()
     for r in results:

@@ -59,7 +59,7 @@ def test_lasso_program_matches_sklearn(tmp_path, parties):
     js = tmp_path / 'out.json'
     alpha = 0.01
     r = run_local(LASSO, ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y',
-                          '--alpha', str(alpha), '--tol', '1e-6', '--seed', '3',
+                          '--alpha', str(alpha), '--tol', '1e-6', '--split', 'seeded', '--seed', '3',
                           '--test-fraction', '0.2', '--json', str(js)], parties, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(js.read_text())
@@ -94,15 +94,17 @@ def test_lasso_target_held_by_left_owner_and_minmax(tmp_path):
 
 
 def test_lasso_keeps_model_secret_when_asked(tmp_path):
-    left, right = owner_tables(5, n=80)
+    left, right = owner_tables(5, n=140)
     lp, rp = write(tmp_path, left, right)
-    js = tmp_path / 'out.json'
-    common = ['--id', 'id', '--target', 'y', '--model-to', '1', '--json', str(js)]
+    common = ['--id', 'id', '--target', 'y', '--model-to', '1',
+              '--json', str(tmp_path / 'out_{party}.json')]
     results = run_separate(LASSO, [['--left', lp] + common, ['--right', rp] + common, common])
     assert all(code == 0 for code, _, _ in results), results
-    out = json.loads(js.read_text())   # written by party 0, which did not get the model
-    assert 'coef' not in out and 'r2' in out['metrics']
-    assert 'intercept' in results[1][1] and 'intercept' not in results[0][1]
+    views = [json.loads((tmp_path / f'out_{i}.json').read_text()) for i in range(3)]
+    assert [v['party'] for v in views] == [0, 1, 2]   # every party writes its own view
+    assert all('r2' in v['metrics'] for v in views)
+    assert 'coef' in views[1] and 'coef' not in views[0] and 'coef' not in views[2]
+    assert 'intercept' in results[1].stdout and 'intercept' not in results[0].stdout
 
 
 @pytest.mark.skipif(not os.path.exists(LOGISTIC), reason='no logistic program')
@@ -112,7 +114,7 @@ def test_logistic_program_matches_sklearn(tmp_path, parties, secret):
     lp, rp = write(tmp_path, left, right)
     js = tmp_path / 'out.json'
     args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--reg-c', '1.0',
-            '--seed', '1', '--test-fraction', '0.25', '--json', str(js)]
+            '--split', 'seeded', '--seed', '1', '--test-fraction', '0.25', '--json', str(js)]
     r = run_local(LOGISTIC, args + (['--secret-model'] if secret else []), parties, timeout=400)
     assert r.returncode == 0, r.stderr
     out = json.loads(js.read_text())

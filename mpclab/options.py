@@ -1,0 +1,505 @@
+"""The options of mpclab's programs, declared once, as typed dataclasses.
+
+Every option is a field of one group (data, precision and security, split, model, revealing,
+running).  Its metadata says how it is spelt on the command line and whether every party must
+run with the same value (*agreed*: compared in the agreement round and part of the analysis
+fingerprint) or it is this party's own (its file, where it writes, how long it waits).
+
+An `Options` object is built in one way whatever the source: the command line
+(`from_command_line`), a study file plus the command line (``--study``), or Python keyword
+arguments (`from_values`).  It is validated once, here; below the program layer nothing sees
+an argparse namespace.  Following ``frac_bits``: ``--frac-bits`` → `SecurityOptions.frac_bits`
+→ `Options.input_format` → the library.
+
+Every option name is a long, lower-case option that is no prefix of one of MPyC's own (MPyC
+parses the whole command line too, and accepts abbreviations of its options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpclab import __version__
+
+__all__ = ['OptionError', 'Options', 'PROGRAMS', 'from_command_line', 'from_values',
+           'command_line_parser', 'flag', 'fingerprint', 'option_specs']
+
+REQUIRED = dataclasses.MISSING
+
+
+class OptionError(ValueError):
+    """An option value is unusable; `option` is its name, `message` says why (with the flag)."""
+
+    def __init__(self, option: str | None, message: str):
+        super().__init__(message)
+        self.option = option
+
+
+def option(default: Any = REQUIRED, help: str = '', *, agreed: bool = True, metavar: str | None = None,
+           choices: tuple | None = None, path: bool = False, kind: str | None = None) -> Any:
+    """A dataclass field describing one option.
+
+    kind: 'int', 'float', 'str', 'flag' (bool, no value), 'strs' (one or more strings),
+    'ints' (zero or more ints) or 'int_bits' (an int or 'auto'); by default from the default.
+    """
+    if kind is None:
+        kind = {bool: 'flag', int: 'int', float: 'float', tuple: 'strs'}.get(type(default), 'str')
+    meta = {'help': help, 'agreed': agreed, 'metavar': metavar, 'choices': choices,
+            'path': path, 'kind': kind}
+    if default is REQUIRED:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of an option name."""
+    return '--' + name.replace('_', '-')
+
+
+def _check(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise OptionError(name, f'{flag(name)}: {message}')
+
+
+# -- the groups ------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class DataOptions:
+    """Each owner's table and how both are read and matched."""
+
+    left: str | None = option(None, "party 0's table (read by party 0 only)", agreed=False,
+                              metavar='CSV', path=True, kind='str')
+    right: str | None = option(None, "party 1's table (read by party 1 only)", agreed=False,
+                               metavar='CSV', path=True, kind='str')
+    id: str = option(REQUIRED, 'identifier column, in both tables', metavar='COLUMN')
+    id_normalize: str = option('none', 'how both owners normalise identifiers before matching: '
+                               'none, casefold (ignore case) or strip-zeros (drop leading zeros)',
+                               choices=('none', 'casefold', 'strip-zeros'))
+    scale: str = option('none', 'min-max scale every column to [0, 1], locally by each owner',
+                        choices=('none', 'minmax'))
+    drop_columns: tuple[str, ...] = option((), 'columns an owner leaves out (each owner drops '
+                                           'those it has; a name no table has is an error)',
+                                           metavar='COLUMN')
+    sep: str | None = option(None, "this party's CSV field separator (default: detected from "
+                             "the header among , ; tab |)", agreed=False, kind='str')
+    encoding: str = option('utf-8', "this party's file encoding (default utf-8)", agreed=False)
+    decimal: str = option('.', "this party's decimal mark, . or , (default .)", agreed=False,
+                          choices=('.', ','))
+
+    def __post_init__(self):
+        _check(bool(self.id and self.id.strip()), 'id', 'the identifier column needs a name')
+        _check(self.sep is None or len(self.sep) == 1 or self.sep == r'\t', 'sep',
+               f'a separator is one character, not {self.sep!r}')
+        _check(self.sep is None or self.decimal != self.sep, 'decimal',
+               'the decimal mark cannot also be the separator')
+        _check(self.id not in self.drop_columns, 'drop_columns',
+               f'the identifier column {self.id!r} cannot be dropped')
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecurityOptions:
+    """Precision of the data and security parameters (all agreed)."""
+
+    frac_bits: int = option(16, 'fractional bits of the input encoding (default 16)', metavar='F')
+    int_bits: int | None = option(None, 'inputs must satisfy |x| < 2**I (default 16; 1 with '
+                                  '--scale minmax, whose values lie in [0, 1]: fewer bits make '
+                                  'the join cheaper)', metavar='I', kind='int')
+    fxp_bits: int = option(64, 'bit length L of the secure fixed-point type SecFxp(L, L/2) '
+                           '(default 64)', metavar='L')
+    key_bits: int = option(2048, 'Paillier modulus size (default 2048)', choices=(2048, 3072, 4096))
+    stat_sec: int = option(40, 'statistical security of the join\'s masks, in bits per value '
+                           '(default 40)', metavar='S')
+    join_helper: int = option(2, 'index of the helper party (default 2)', metavar='I')
+
+    def __post_init__(self):
+        _check(self.fxp_bits % 2 == 0 and 32 <= self.fxp_bits <= 256, 'fxp_bits',
+               f'{self.fxp_bits} must be even and between 32 and 256')
+        half = self.fxp_bits // 2
+        _check(0 <= self.frac_bits <= half, 'frac_bits',
+               f'{self.frac_bits} must lie in [0, {half}], the fractional bits of '
+               f'SecFxp({self.fxp_bits})')
+        if self.int_bits is not None:
+            _check(self.int_bits >= 0, 'int_bits', 'must be non-negative')
+            _check(self.int_bits + half + 1 <= self.fxp_bits, 'int_bits',
+                   f'{self.int_bits} leaves no room in SecFxp({self.fxp_bits}, {half}): lower it '
+                   f'or raise --fxp-bits')
+        _check(self.stat_sec >= 20, 'stat_sec', f'{self.stat_sec} bits give no meaningful '
+               'statistical hiding (the default is 40 per value)')
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitOptions:
+    """Which column is predicted and which joined rows are kept for testing."""
+
+    target: str = option(REQUIRED, 'column to predict (either owner may hold it)', metavar='COLUMN')
+    test_fraction: float = option(0.1, 'fraction of joined rows kept secret for testing; 0 trains '
+                                  'and reports on all (default 0.1)', metavar='F')
+    split: str = option('secret', "secret: the test rows are a random block of the helper's "
+                        'secret row order (reveals only the sizes); seeded: the people whose '
+                        'hash(--seed, id) falls below the fraction, so that a plaintext twin can '
+                        'use the same split, which tells each owner how many of its own test '
+                        'candidates are in the intersection (default secret)',
+                        choices=('secret', 'seeded'))
+    seed: int | None = option(None, 'the public seed of --split seeded', metavar='S', kind='int')
+    min_rows: int = option(20, 'stop before training if the intersection has fewer rows '
+                           '(default 20)', metavar='N')
+    min_test_rows: int = option(10, 'stop before training if the test set has fewer rows '
+                                '(default 10; unused with --test-fraction 0)', metavar='N')
+    model_to: tuple[int, ...] | None = option(None, 'parties that learn the model (default all; '
+                                              'give none to keep it secret)', metavar='I',
+                                              kind='ints')
+
+    def __post_init__(self):
+        _check(0 <= self.test_fraction < 1, 'test_fraction', f'{self.test_fraction:g} must lie in [0, 1)')
+        _check(self.split == 'seeded' or self.seed is None, 'seed',
+               'a seed only makes sense with --split seeded')
+        _check(self.split != 'seeded' or self.seed is not None, 'split',
+               'seeded needs --seed S')
+        _check(self.split != 'seeded' or self.test_fraction > 0, 'split',
+               'seeded needs a --test-fraction above 0')
+        _check(self.min_rows >= 1, 'min_rows', 'must be at least 1')
+        _check(self.min_test_rows >= 1, 'min_test_rows', 'must be at least 1')
+
+
+@dataclass(frozen=True, kw_only=True)
+class LassoOptions:
+    """Lasso regression (scikit-learn's objective and names)."""
+
+    alpha: float = option(0.001, 'L1 penalty, as in scikit-learn (default 0.001)')
+    tol: float = option(1e-4, 'relative step size at which to stop (default 1e-4)')
+    max_iter: int = option(1000, 'iteration limit (default 1000)')
+    fixed_iterations: int | None = option(None, 'run exactly K iterations; reveals nothing about '
+                                          'convergence', metavar='K', kind='int')
+
+    def __post_init__(self):
+        _check(self.alpha >= 0, 'alpha', 'must be non-negative')
+        _check(self.tol > 0, 'tol', 'must be positive')
+        _check(self.max_iter >= 1, 'max_iter', 'must be at least 1')
+        _check(self.fixed_iterations is None or self.fixed_iterations >= 1, 'fixed_iterations',
+               'must be at least 1')
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogisticOptions:
+    """L2-regularised logistic regression (scikit-learn's objective; C is --reg-c)."""
+
+    # scikit-learn's C; not --c, which MPyC would read as --config
+    reg_c: float = option(1.0, "inverse L2 strength, scikit-learn's C (default 1.0)", metavar='C')
+    max_iter: int = option(25, 'maximum Newton steps (default 25)')
+    tol: float = option(1e-4, 'stop when every gradient entry is below this (default 1e-4)')
+    fixed_iterations: int | None = option(None, 'run exactly K Newton steps; reveals nothing '
+                                          'about convergence', metavar='K', kind='int')
+    secret_model: bool = option(False, 'never reveal the model; only the test metrics are opened')
+    auc: str = option('exact', 'ROC AUC by secure sorting (about n log^2 n comparisons on the '
+                      'test rows), or skip it (default exact)', choices=('exact', 'none'))
+
+    def __post_init__(self):
+        _check(self.reg_c > 0, 'reg_c', 'must be positive')
+        _check(self.tol > 0, 'tol', 'must be positive')
+        _check(self.max_iter >= 1, 'max_iter', 'must be at least 1')
+        _check(self.fixed_iterations is None or self.fixed_iterations >= 1, 'fixed_iterations',
+               'must be at least 1')
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevealOptions:
+    """Opening the joined table (testing and debugging only: it discloses the joined records)."""
+
+    reveal_to: int | None = option(None, 'open the joined table to party I', metavar='I', kind='int')
+    save_joined: str | None = option(None, 'where party I writes the opened table', agreed=False,
+                                     metavar='CSV', path=True, kind='str')
+
+    def __post_init__(self):
+        _check((self.reveal_to is None) == (self.save_joined is None), 'reveal_to',
+               '--reveal-to and --save-joined go together')
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How this party runs: its own waiting, output and approval (never agreed)."""
+
+    timeout: float = option(120.0, 'a peer silent this long (no message, no keep-alive) stops '
+                            'every party (default 120)', agreed=False, metavar='SECONDS')
+    connect_timeout: float = option(60.0, 'every party must be connected within this time '
+                                    '(default 60)', agreed=False, metavar='SECONDS')
+    json: str | None = option(None, "write this party's summary here", agreed=False,
+                              metavar='PATH', path=True, kind='str')
+    progress: bool = option(False, 'show progress on stderr even when it is not a terminal',
+                            agreed=False)
+    verbose: bool = option(False, "show MPyC's own log lines (on stderr)", agreed=False)
+    approved: str | None = option(None, 'the analysis fingerprint this party approved (see '
+                                  '`mpclab approve`): stop every party if the run differs',
+                                  agreed=False, metavar='FINGERPRINT', kind='str')
+    allow_plaintext_network: bool = option(False, 'allow unencrypted connections to other hosts '
+                                           '(without --ssl every byte crosses the network in '
+                                           'the clear)', agreed=False)
+
+    def __post_init__(self):
+        _check(self.timeout > 0, 'timeout', 'must be positive')
+        _check(self.connect_timeout > 0, 'connect_timeout', 'must be positive')
+
+
+# -- programs --------------------------------------------------------------------------------
+#: program name -> ((group attribute, group class), ...), in the order options are listed
+PROGRAMS: dict[str, tuple[tuple[str, type], ...]] = {
+    'join': (('data', DataOptions), ('security', SecurityOptions), ('reveal', RevealOptions),
+             ('run', RunOptions)),
+    'lasso': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
+              ('model', LassoOptions), ('run', RunOptions)),
+    'logistic': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
+                 ('model', LogisticOptions), ('run', RunOptions)),
+}
+
+#: options that are not part of any group: where the study file comes from
+STUDY_KEYS = ('program', 'parties')
+
+
+def option_specs(program: str) -> dict[str, tuple[str, dataclasses.Field]]:
+    """name -> (group attribute, field) for every option of a program, in order."""
+    try:
+        groups = PROGRAMS[program]
+    except KeyError:
+        raise OptionError('program', f'unknown program {program!r}; one of {", ".join(PROGRAMS)}') from None
+    return {f.name: (attr, f) for attr, cls in groups for f in dataclasses.fields(cls)}
+
+
+def _convert(name: str, f: dataclasses.Field, value: Any) -> Any:
+    """A value from a study file or from Python in the field's type (command-line values
+    arrive converted by argparse)."""
+    kind = f.metadata['kind']
+    if value is None:
+        return None
+    try:
+        if kind == 'flag':
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind == 'int':
+            if isinstance(value, bool) or not float(value).is_integer():
+                raise TypeError
+            return int(value)
+        if kind == 'float':
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind == 'str':
+            if not isinstance(value, str):
+                value = str(value)   # a path object
+            return value
+        if kind == 'strs':
+            if isinstance(value, str):
+                return (value,)
+            return tuple(str(v) for v in value)
+        if kind == 'ints':
+            if isinstance(value, (int, str)):
+                value = [value]
+            return tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        pass
+    raise OptionError(name, f'{flag(name)}: {value!r} is not a valid {kind} value')
+
+
+# -- the option set --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    """The validated options of one party's run of one program.
+
+    Attributes are the groups: ``data``, ``security``, then ``split`` and ``model`` (model
+    programs) or ``reveal`` (the join), and ``run``.  ``parties`` is the number of parties a
+    study file asks for (None: any).
+    """
+
+    program: str
+    groups: dict
+    parties: int | None = None
+
+    def __getattr__(self, name):
+        groups = self.__dict__.get('groups', {})
+        if name in groups:
+            return groups[name]
+        raise AttributeError(name)
+
+    def __contains__(self, group: str) -> bool:
+        return group in self.groups
+
+    def values(self) -> dict[str, Any]:
+        """Every option's value, by name, in declaration order."""
+        return {name: getattr(self.groups[attr], name)
+                for name, (attr, _) in option_specs(self.program).items()}
+
+    def agreed(self) -> dict[str, Any]:
+        """The options every party must hold equal, in declaration order (JSON values)."""
+        out = {name: _jsonable(getattr(self.groups[attr], name))
+               for name, (attr, f) in option_specs(self.program).items() if f.metadata['agreed']}
+        if self.parties is not None:
+            out['parties'] = self.parties
+        return out
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.program, self.agreed())
+
+    def for_party(self, pid: int) -> 'Options':
+        """The options with ``{party}`` in every path replaced by this party's number."""
+        groups = {}
+        for attr, group in self.groups.items():
+            changes = {f.name: getattr(group, f.name).replace('{party}', str(pid))
+                       for f in dataclasses.fields(group)
+                       if f.metadata['path'] and getattr(group, f.name)}
+            groups[attr] = dataclasses.replace(group, **changes) if changes else group
+        return dataclasses.replace(self, groups=groups)
+
+    def check_parties(self, n_parties: int) -> None:
+        """Checks that need the number of parties (raises OptionError)."""
+        if self.parties is not None and self.parties != n_parties:
+            raise OptionError('parties', f'the study is for {self.parties} parties, this run has '
+                                         f'{n_parties}')
+        if n_parties > 1:
+            helper = self.security.join_helper
+            _check(2 <= helper < n_parties, 'join_helper',
+                   f'{helper} must be between 2 and {n_parties - 1} with {n_parties} parties')
+        for i in (self.split.model_to or ()) if 'split' in self else ():
+            _check(0 <= i < n_parties, 'model_to', f'{i}: no such party')
+        if 'reveal' in self and self.reveal.reveal_to is not None:
+            _check(0 <= self.reveal.reveal_to < n_parties, 'reveal_to',
+                   f'{self.reveal.reveal_to}: no such party')
+
+    @property
+    def input_format(self):
+        """The agreed fixed-point input format (`mpclab.fixedpoint.FixedPointFormat`)."""
+        from mpclab.fixedpoint import FixedPointFormat
+        s = self.security
+        return FixedPointFormat(frac_bits=s.frac_bits, int_bits=s.int_bits, secure_bits=s.fxp_bits)
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def fingerprint(program: str, agreed: dict) -> str:
+    """SHA-256 over the program, mpclab's version and the canonical agreed options."""
+    canonical = json.dumps({'program': program, 'mpclab': __version__, 'options': agreed},
+                           sort_keys=True, separators=(',', ':'), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _cross_checks(program: str, groups: dict) -> dict:
+    """Defaults that depend on other options, and checks across groups."""
+    data, security = groups['data'], groups['security']
+    if security.int_bits is None:   # [0, 1] data needs one integer bit
+        groups['security'] = dataclasses.replace(
+            security, int_bits=1 if data.scale == 'minmax' else 16)
+    if program == 'logistic':
+        split, model = groups['split'], groups['model']
+        _check(not (model.secret_model and split.model_to), 'secret_model',
+               'a secret model cannot go to --model-to parties')
+    return groups
+
+
+def from_values(program: str, values: dict[str, Any], origin: dict[str, str] | None = None,
+                parties: int | None = None) -> Options:
+    """Validated options from option values by name (unknown names are an error).
+
+    `origin` maps names to where a value came from, for messages (e.g. 'study.toml').
+    """
+    specs = option_specs(program)
+    per_group: dict[str, dict] = {attr: {} for attr, _ in PROGRAMS[program]}
+    for name, value in values.items():
+        if name not in specs:
+            where = f'{origin[name]}: ' if origin and name in origin else ''
+            raise OptionError(name, f'{where}{program} has no option {flag(name)}')
+        attr, f = specs[name]
+        per_group[attr][name] = _convert(name, f, value)
+    groups = {}
+    for attr, cls in PROGRAMS[program]:
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.default is REQUIRED and f.name not in per_group[attr]]
+        if missing:
+            raise OptionError(missing[0], f'{program} needs {flag(missing[0])}')
+        groups[attr] = cls(**per_group[attr])
+    return Options(program, _cross_checks(program, groups), parties)
+
+
+# -- the command line ------------------------------------------------------------------------
+def command_line_parser(program: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The argparse parser of a program's options; unset options stay absent from the result."""
+    parser = argparse.ArgumentParser(
+        prog=prog, allow_abbrev=False, argument_default=argparse.SUPPRESS,
+        description=PROGRAM_DESCRIPTIONS.get(program),
+        epilog="MPyC's own options (-M, -P, -I, --ssl, -K, ...): python -m mpyc -H.  Options that "
+               'must be equal at every party may come from a study file (--study).')
+    parser.add_argument('--study', metavar='TOML', help='read the agreed options from this study '
+                        'file; add only this party\'s own options on the command line')
+    titles = {'data': 'data (each party passes only its own table)',
+              'security': 'precision and security (must be equal at every party)',
+              'split': 'target and test split (must be equal at every party)',
+              'model': 'model (must be equal at every party)',
+              'reveal': 'revealing the joined table (testing and debugging only)',
+              'run': 'running (this party only)'}
+    for attr, cls in PROGRAMS[program]:
+        group = parser.add_argument_group(titles[attr])
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            kw: dict[str, Any] = {'help': m['help'], 'dest': f.name}
+            if m['metavar']:
+                kw['metavar'] = m['metavar']
+            if m['choices']:
+                kw['choices'] = m['choices']
+            if m['kind'] == 'flag':
+                kw['action'] = 'store_true'
+            elif m['kind'] == 'strs':
+                kw['nargs'] = '+'
+            elif m['kind'] == 'ints':
+                kw['nargs'] = '*'
+                kw['type'] = int
+            else:
+                kw['type'] = {'int': int, 'float': float, 'str': str}[m['kind']]
+            group.add_argument(flag(f.name), **kw)
+    return parser
+
+
+PROGRAM_DESCRIPTIONS = {
+    'join': 'Secure inner join of two tables via a helper party (MPyC program).',
+    'lasso': 'Secure inner join and Lasso regression (MPyC program).',
+    'logistic': 'Secure inner join and logistic regression (MPyC program).',
+}
+
+
+def from_command_line(program: str, argv: list[str], prog: str | None = None
+                      ) -> tuple[Options, list[str]]:
+    """Options from a command line (and the study file it names), plus the arguments left for
+    MPyC.  Raises OptionError for a bad value; argparse exits on a malformed command line."""
+    parser = command_line_parser(program, prog)
+    namespace, rest = parser.parse_known_args(argv)
+    given = vars(namespace)
+    study_path = given.pop('study', None)
+    values, origin, parties = dict(given), {name: 'the command line' for name in given}, None
+    if study_path:
+        from mpclab.study import read_study
+        study = read_study(study_path, program)
+        parties = study.parties
+        for name, value in study.values.items():
+            if name in given:
+                converted = _convert(name, option_specs(program)[name][1], value) \
+                    if name in option_specs(program) else value
+                if converted != given[name]:
+                    raise OptionError(name, f'{flag(name)} is {given[name]!r} on the command line '
+                                            f'but {value!r} in {study_path}')
+            values[name] = value
+            origin[name] = study_path
+    return from_values(program, values, origin, parties), rest
+
+
+def describe_difference(name: str) -> str:
+    """How to name an agreed option in a message."""
+    return 'the number of parties' if name in ('n_parties', 'parties') else flag(name)
+
+
+def security_parameter(n_parties: int, threshold: int, bits: int = 40) -> int:
+    """MPyC's -K such that every masked opening keeps `bits` of statistical hiding."""
+    d = math.comb(n_parties, threshold)
+    return bits + (d - 1).bit_length()

@@ -1,0 +1,198 @@
+"""What the programs share: each owner's own table, the join, sizes, the split, summaries.
+
+Every function here takes typed `mpclab.options.Options` (never a command line) and turns
+the library's exceptions into `ProtocolError`s whose messages use the flags a user types.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+from mpyc.runtime import mpc
+
+from mpclab.data import InputError, PartyTable, load_party_table
+from mpclab.join import JoinParameters, Roles, secure_inner_join, slot_layout
+from mpclab.options import Options, flag
+from mpclab.session import EXIT_INPUT, ProtocolError, PublicError, Session
+from mpclab.table import SecretTable
+
+__all__ = ['Job', 'own_tables', 'roles_for', 'join', 'check_sizes', 'evaluation_split',
+           'model_summary', 'target_check', 'warn', 'model_receivers']
+
+#: a warning when the intersection is below this fraction of the smaller table
+SMALL_INTERSECTION = 0.01
+
+
+def warn(message: str) -> None:
+    print(f'mpclab party {mpc.pid}: warning: {message}', file=sys.stderr, flush=True)
+
+
+@dataclass
+class Job:
+    """One party's run of a program: its options, session, roles and own tables."""
+
+    options: Options
+    session: Session
+    roles: Roles
+    left: PartyTable | None = None
+    right: PartyTable | None = None
+    progress: object = None
+    leaks: list = field(default_factory=list)   # opt-in disclosures chosen for this run
+
+    @property
+    def pid(self) -> int:
+        return mpc.pid
+
+
+def roles_for(options: Options, n_parties: int) -> Roles:
+    try:
+        return Roles.for_parties(n_parties, options.security.join_helper)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+
+
+def own_tables(options: Options, roles: Roles, pid: int, binary_target: bool = False):
+    """Load this party's own table(s): (left, right), None where it owns none.
+
+    Raises InputError (reported to everyone in the agreement round).
+    """
+    data = options.data
+    target = options.split.target if 'split' in options else None
+    fmt = options.input_format
+    tables = {}
+    for side, owner, path in (('left', roles.left, data.left), ('right', roles.right, data.right)):
+        if pid != owner:
+            continue
+        if not path:
+            raise InputError(f'party {owner} holds the {side} table: pass {flag(side)} CSV',
+                             f'no {flag(side)} table given')
+        tables[side] = load_party_table(
+            path, data.id, fmt, scale=data.scale, exclude=data.drop_columns, sep=data.sep,
+            encoding=data.encoding, decimal=data.decimal, id_normalize=data.id_normalize,
+            binary_columns=(target,) if binary_target and target else ())
+    return tables.get('left'), tables.get('right')
+
+
+def public_facts(left: PartyTable | None, right: PartyTable | None) -> dict:
+    """What this party may tell everyone in the agreement round: which drops it made."""
+    dropped = [c for t in (left, right) if t is not None for c in t.dropped]
+    return {'dropped': dropped}
+
+
+def check_drop_columns(options: Options, facts: list[dict]) -> None:
+    """Every name in --drop-columns must be a column of some table."""
+    had = {c for f in facts for c in f.get('dropped', ())}
+    absent = [c for c in options.data.drop_columns if c not in had]
+    if absent:
+        raise PublicError(f'--drop-columns: no table has a column {absent[0]!r}')
+
+
+def join_parameters(options: Options) -> JoinParameters:
+    s = options.security
+    params = JoinParameters(options.input_format, key_bits=s.key_bits, stat_sec=s.stat_sec)
+    try:
+        slot_layout(1, params)
+    except ValueError as exc:
+        raise ProtocolError(f'{exc} (lower --stat-sec, --int-bits or --frac-bits, or raise '
+                            f'--key-bits)') from None
+    return params
+
+
+def target_check(target: str):
+    """A check, run on the public column names before any data moves, that the target exists."""
+    def check(columns_left, columns_right):
+        if target not in columns_left + columns_right:
+            raise PublicError(f'--target {target!r} is in neither table '
+                                f'(columns: {columns_left + columns_right})')
+        if len(columns_left) + len(columns_right) < 2:
+            raise PublicError('no feature columns besides the target')
+    return check
+
+
+async def join(job: Job, check_columns=None):
+    """The secure inner join of the owners' tables; every party calls it."""
+    options = job.options
+    split = None
+    if 'split' in options and options.split.split == 'seeded':
+        split = (options.split.seed, options.split.test_fraction)
+    try:
+        result = await secure_inner_join(job.left, job.right, join_parameters(options),
+                                         job.session, job.roles, split=split,
+                                         check_columns=check_columns)
+    except ProtocolError:
+        raise
+    except ValueError as exc:   # the join's own, data-free errors
+        raise PublicError(str(exc)) from None
+    smaller = min(result.rows_left, result.rows_right)
+    m = result.intersection_size
+    if m == 0:
+        warn('the intersection is empty: check that both tables spell the identifiers alike '
+             '(see --id-normalize)')
+    elif m < SMALL_INTERSECTION * smaller:
+        warn(f'only {m} of {smaller} rows of the smaller table are in the intersection: check '
+             f'that both tables spell the identifiers alike (see --id-normalize)')
+    return result
+
+
+def check_sizes(result, options: Options) -> int:
+    """Stop before training on an intersection or test set too small; returns n_test."""
+    m = result.intersection_size
+    split = options.split
+    if m == 0:
+        raise PublicError('the intersection is empty: nothing to train on')
+    if m < split.min_rows:
+        raise PublicError(f'the intersection has {m} rows, fewer than --min-rows '
+                            f'{split.min_rows}: too few people to train on safely')
+    if split.test_fraction == 0:
+        return 0
+    n_test = result.n_test if split.split == 'seeded' else math.floor(m * split.test_fraction + 0.5)
+    if n_test < split.min_test_rows:
+        raise PublicError(f'the test set would have {n_test} of the {m} joined rows, fewer than '
+                            f'--min-test-rows {split.min_test_rows}: raise --test-fraction, or '
+                            f'train and report on all rows with --test-fraction 0')
+    if n_test >= m:
+        raise PublicError(f'the test set would take all {m} joined rows: lower --test-fraction')
+    return n_test
+
+
+def evaluation_split(result, options: Options) -> tuple[SecretTable, SecretTable]:
+    """(train, test): the first n_test rows of the secret order; with no test rows both are
+    the whole table."""
+    n_test = check_sizes(result, options)
+    return result.table.split(n_test=n_test)
+
+
+def split_leaks(options: Options) -> list[str]:
+    if 'split' in options and options.split.split == 'seeded':
+        return ['--split seeded: each owner learns how many of its own rows whose seeded hash '
+                'falls below the test fraction are in the intersection (the test-set size), '
+                'and the helper which pseudonyms are test rows']
+    return []
+
+
+def model_receivers(options: Options, n_parties: int) -> list[int]:
+    """The parties that learn the model: --model-to, default all; none for a secret model."""
+    if 'model' in options and getattr(options.model, 'secret_model', False):
+        return []
+    to = options.split.model_to
+    return list(range(n_parties)) if to is None else list(to)
+
+
+def model_summary(result, train, test, options: Options, model) -> dict:
+    """The summary fields every model program reports."""
+    return {'rows_left': result.rows_left, 'rows_right': result.rows_right,
+            'intersection_size': result.intersection_size, 'columns': result.table.columns,
+            'target': options.split.target, 'scale': options.data.scale,
+            'train_rows': train.n_rows, 'test_rows': test.n_rows if test is not train else 0,
+            'split': options.split.split, 'n_iter': model.n_iter_}
+
+
+def join_summary(result) -> dict:
+    return {'rows_left': result.rows_left, 'rows_right': result.rows_right,
+            'intersection_size': result.intersection_size, 'columns': result.table.columns}
+
+
+__all__ += ['EXIT_INPUT', 'public_facts', 'check_drop_columns', 'join_parameters',
+            'split_leaks', 'join_summary']

@@ -1,0 +1,82 @@
+"""Secure inner join + logistic regression + secure evaluation, as one MPyC program.
+
+One machine, three parties (party 0 reads only --left, party 1 only --right, party 2 helps)::
+
+    mpclab logistic -M3 --left data/heart_clinic.csv --right data/heart_hospital.csv \
+        --id patient_id --target DEATH_EVENT --scale minmax --reg-c 1.0 --json logistic.json
+
+--secret-model keeps the model secret from everyone: it is trained, used for the test
+predictions and scored in MPC, and only the metrics are opened.  Otherwise the coefficients go
+to the parties in --model-to (default all).  The target must be 0/1; either owner may hold it.
+
+What is opened: table sizes, the intersection size, the test-set size, the number of Newton
+steps (one bit per step; none with --fixed-iterations), whether the test set holds both
+classes, the metrics (accuracy, precision, recall, F1, ROC AUC if both classes are present,
+confusion matrix on the test rows) and, unless --secret-model, the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpyc.runtime import mpc
+
+from mpclab import security
+from mpclab.metrics import classification
+from mpclab.models.logistic import SecureLogisticRegression
+from mpclab.programs.common import (Job, evaluation_split, join, model_receivers, model_summary,
+                                    split_leaks, target_check, warn)
+from mpclab.session import EXIT_RANGE, ProtocolError
+
+
+async def run(job: Job) -> dict:
+    options, session = job.options, job.session
+    split, logistic = options.split, options.model
+    result = await join(job, target_check(split.target))
+    train, test = evaluation_split(result, options)
+    X, y, features = train.Xy(split.target)
+    fixed = logistic.fixed_iterations is not None
+    model = SecureLogisticRegression(logistic.reg_c,
+                                     max_iter=logistic.fixed_iterations if fixed else logistic.max_iter,
+                                     tol=None if fixed else logistic.tol)
+    try:
+        with session.phase('logistic:fit'):
+            await model.fit(X, y)
+    except ArithmeticError as exc:
+        raise ProtocolError(f'{exc} (try --scale minmax, or a smaller --reg-c)', EXIT_RANGE) from None
+    with session.phase('logistic:evaluate'):
+        Xt, yt, _ = test.Xy(split.target)
+        scores = model.decision_function(Xt)
+        labels = model.predict(Xt)
+        cm = classification.confusion_matrix(yt, labels)
+        quality = [classification.accuracy_score(yt, labels), classification.precision_score(yt, labels),
+                   classification.recall_score(yt, labels), classification.f1_score(yt, labels)]
+        opened = list(map(float, await mpc.output(security.intended(quality))))
+        auc = None
+        if logistic.auc == 'exact':
+            auc = float(await mpc.output(security.intended(classification.roc_auc_score(yt, scores))))
+        confusion = np.rint(await mpc.output(security.intended(cm))).astype(int).tolist()
+    accuracy, precision, recall, f1 = opened
+    receivers = model_receivers(options, len(mpc.parties))
+    revealed = None
+    if receivers:
+        with session.phase('logistic:reveal'):
+            revealed = await model.reveal(receivers=receivers)
+    summary = {**model_summary(result, train, test, options, model), 'reg_c': logistic.reg_c,
+               'secret_model': logistic.secret_model, 'model_to': receivers,
+               'metrics': {'accuracy': accuracy, 'precision': precision, 'recall': recall,
+                           'f1': f1, 'auc': auc, 'confusion': confusion,
+                           'on': 'test' if test is not train else 'train'}}
+    if revealed is not None:
+        summary['coef'] = dict(zip(features, map(float, model.coef_.ravel())))
+        summary['intercept'] = float(model.intercept_[0])
+    summary['fit_timings'] = {k: round(float(v), 4) for k, v in model.timings_.items()}
+    job.leaks.extend(split_leaks(options))
+    return summary
+
+
+def lines(summary: dict) -> list[str]:
+    m = summary['metrics']
+    auc = '-' if m['auc'] is None else f'{m["auc"]:.4f}'
+    return [f'joined {summary["intersection_size"]} rows; logistic regression (C={summary["reg_c"]}) '
+            f'in {summary["n_iter"]} Newton steps; {m["on"]} accuracy {m["accuracy"]:.4f}, '
+            f'F1 {m["f1"]:.4f}, AUC {auc}; confusion {m["confusion"]}']
