@@ -41,29 +41,60 @@ def run_separate(program, args_per_party, timeout=300, **kw):
         return parties.wait(timeout)
 
 
-def leak_patterns(df, id_column='id', skip=()):
+def integer_needles(value, min_bytes=5):
+    """Byte strings that a non-negative integer leaves in any byte-wise serialisation.
+
+    The integer may sit at any bit position inside a larger one (a packed plaintext, a
+    share, a pickled Python int): for each of the 8 bit alignments, the bytes that lie
+    wholly inside the integer's bits, in little- and big-endian order.  Alignments that
+    leave fewer than `min_bytes` such bytes are skipped (chance hits in random bytes).
+    """
+    out = {}
+    width = value.bit_length()
+    for shift in range(8):
+        x = value << shift
+        size = (width + shift + 7) // 8
+        le = x.to_bytes(size, 'little')
+        lo = 1 if shift else 0                      # the lowest byte shares bits with neighbours
+        hi = (width + shift) // 8                   # bytes [lo, hi) are wholly inside
+        if hi - lo < min_bytes:
+            continue
+        out[f'{value} << {shift} le'] = le[lo:hi]
+        out[f'{value} << {shift} be'] = le[lo:hi][::-1]
+    return out
+
+
+def leak_patterns(df, id_column='id', skip=(), fmt=None, scale=None):
     """Byte patterns of a table's identifiers and values, as they could leak in a message.
 
-    Identifiers as UTF-8 text and as unkeyed SHA-256; values as float64, decimal text, and as
-    fixed-point integers (default format, with and without the join's packing offset) in both
-    byte orders.  Use distinctive values (large, with fractional parts) to avoid chance hits.
+    Identifiers as UTF-8 text and as unkeyed SHA-256; values as float64 (both byte orders) and
+    decimal text, and as integers at every bit alignment (`integer_needles`): the input
+    encoding round(x * 2**f) of `fmt`, the same plus the join's packing offset, and the
+    encoding of MPyC's secure type (fmt.secure_frac_bits).  With `scale` 'minmax' the values
+    are those the owner encodes after scaling.  Use distinctive values (with many
+    significant bits) to avoid chance hits.
     """
+    import numpy as np
+    import pandas as pd
     from mpclab.fixedpoint import FixedPointFormat
-    fmt = FixedPointFormat()
+    fmt = fmt or FixedPointFormat()
     offset = 1 << (fmt.value_bits - 1)
     out = {}
     for i in df[id_column]:
         out[f'id {i}'] = str(i).encode('utf-8')
         out[f'sha256({i})'] = hashlib.sha256(str(i).encode('utf-8')).digest()
-    import pandas as pd
     values = df.drop(columns=[id_column, *skip], errors='ignore').apply(pd.to_numeric, errors='coerce')
-    for v in values.to_numpy(dtype=float).ravel():
-        if v != v or abs(v) == float('inf'):
+    values = values.to_numpy(dtype=float)
+    if scale == 'minmax':
+        lo, hi = values.min(axis=0), values.max(axis=0)
+        values = (values - lo) / np.where(hi > lo, hi - lo, 1.0)
+    for v in values.ravel():
+        if v != v or abs(v) == float('inf') or v == 0:
             continue
-        e = int(round(v * 2**fmt.frac_bits))
-        out[f'float {v}'] = struct.pack('<d', v)
+        out[f'float {v} le'] = struct.pack('<d', v)
+        out[f'float {v} be'] = struct.pack('>d', v)
         out[f'text {v}'] = repr(float(v)).encode()
-        for x in (e, e + offset):
-            out[f'int {x} le'] = x.to_bytes(8, 'little', signed=True)
-            out[f'int {x} be'] = x.to_bytes(8, 'big', signed=True)
+        e = int(round(v * 2**fmt.frac_bits))
+        for x in {abs(e), e + offset, abs(int(round(v * 2**fmt.secure_frac_bits)))}:
+            out.update(integer_needles(x))
     return out

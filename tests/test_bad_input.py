@@ -1,7 +1,7 @@
 """Bad input and bad options stop every party at once, with one clear line, before any data moves.
 
 Every case runs each party as its own process (`run_separate`), so every exit code and every
-stderr is seen, and records every byte each party receives (MPCLAB_RECORD_DIR).  For every
+stderr is seen, and records every byte each party receives (MPCLAB_TEST_RECORD_DIR).  For every
 case and every party the test checks:
 
 * exit code EXIT_INPUT, well before the --timeout deadline (nobody is left waiting);
@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 
 from mpclab.session import EXIT_INPUT
-from partyrun import PROTOCOLS, free_ports, leak_patterns, run_separate
+from partyrun import PROTOCOLS, free_base_port, leak_patterns, run_separate
 
 pytestmark = pytest.mark.slow
 
@@ -149,9 +149,9 @@ DATA_CASES = {
     'no id column': DataCase(lambda df, owner: df.rename(columns={'id': 'ident'}),
                              r"no identifier column 'id'", r'identifier column'),
     'file not found': DataCase('missing', r'not found', r'not found'),
-    'directory': DataCase('directory', r'cannot read', r'unreadable'),
-    'binary garbage': DataCase('garbage', r'cannot read', r'unreadable'),
-    'empty file': DataCase('empty', r'cannot read|no data', r'unreadable|empty'),
+    'directory': DataCase('directory', r'is a directory', r'unreadable'),
+    'binary garbage': DataCase('garbage', r'not utf-8 text', r'encoding'),
+    'empty file': DataCase('empty', r'empty file', r'empty'),
     'no file': DataCase('absent', r'pass --(left|right)', r'no --(left|right) table', names_file=False),
 }
 
@@ -183,7 +183,7 @@ class Run:
 def run_parties(tmp_path, program, args_per_party, timeout=TIMEOUT):
     record = tmp_path / 'received'
     record.mkdir()
-    env = {**os.environ, 'MPCLAB_RECORD_DIR': str(record)}
+    env = {**os.environ, 'MPCLAB_TEST_RECORD_DIR': str(record)}
     # per-party options last, so that they override the program's usual ones
     common = ['--id', 'id', '--timeout', str(timeout)] + program.args
     start = time.monotonic()
@@ -236,7 +236,7 @@ def check_run(run, expected, secrets, private=None, connected=True):
     if connected:
         # the recorder did capture the agreement round: its public part is found
         for pid in range(len(expected)):
-            assert b'protocol' in run.received.get(pid, b''), f'party {pid} recorded nothing'
+            assert b'fingerprint' in run.received.get(pid, b''), f'party {pid} recorded nothing'
     else:
         assert total == 0
 
@@ -314,7 +314,7 @@ def test_target_in_neither_table(tmp_path, program):
     require(program)
     args, secrets = _good_args(tmp_path)
     run = run_parties(tmp_path, program, [a + ['--target', 'nope'] for a in args])
-    check_run(run, [[r"target column 'nope' is in neither table"]] * 3, secrets)
+    check_run(run, [[r"--target 'nope' is in neither table"]] * 3, secrets)
     # the schema (column names, public) did go round; identifiers and values did not
     assert b'cost_R' in run.received[0] and b'bmi_L' in run.received[1]
 
@@ -334,7 +334,7 @@ def test_helper_index_out_of_range(tmp_path):
     program = PROGRAMS[0]
     args, secrets = _good_args(tmp_path)
     run = run_parties(tmp_path, program, [a + ['--join-helper', '5'] for a in args])
-    check_run(run, [[r'--join-helper 5', r'between 2 and 2']] * 3, secrets)
+    check_run(run, [[r'--join-helper: 5', r'between 2 and 2']] * 3, secrets)
 
 
 def test_helper_index_out_of_range_at_one_party(tmp_path):
@@ -343,7 +343,7 @@ def test_helper_index_out_of_range_at_one_party(tmp_path):
     args[0] += ['--join-helper', '5']
     run = run_parties(tmp_path, program, args, timeout=5)
     told = [r'party 0 stopped before sending any data|options differ.*join.helper']
-    check_run(run, [[r'--join-helper 5']] + [told] * 2, secrets)
+    check_run(run, [[r'--join-helper: 5']] + [told] * 2, secrets)
 
 
 def test_two_separate_parties(tmp_path):
@@ -368,7 +368,7 @@ def _processes_mentioning(marker):
 def test_two_local_parties(tmp_path):
     """-M2: party 0 and the party it spawns (output to /dev/null) both stop at once."""
     args, _ = _good_args(tmp_path)
-    argv = [sys.executable, PROGRAMS[0].path, '-M', '2', '-B', str(free_ports(2)),
+    argv = [sys.executable, PROGRAMS[0].path, '-M', '2', '-B', str(free_base_port(2)),
             *args[0], *args[1], '--id', 'id', '--timeout', str(TIMEOUT)]
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
