@@ -44,6 +44,13 @@ def check_mpyc_version() -> None:
                           f'installed: pip install mpyc=={MPYC_VERSION}')
 
 
+def configure_logging(verbose: bool) -> None:
+    """Log to stderr, MPyC's info lines only if verbose; before MPyC's own logging set-up
+    (at its first import), which would write to stdout."""
+    logging.basicConfig(format='{asctime} {message}', style='{', stream=sys.stderr,
+                        level=logging.INFO if verbose else logging.WARNING)
+
+
 def _mpyc_parser():
     import mpyc
     return mpyc._get_arg_parser()
@@ -92,9 +99,7 @@ def start(argv: list[str], mpyc_args: list[str], verbose: bool = False):
     `mpyc_args` the part of it that is MPyC's.
     """
     check_mpyc_version()
-    # Before MPyC's own logging.basicConfig, which would write to stdout.
-    logging.basicConfig(format='{asctime} {message}', style='{', stream=sys.stderr,
-                        level=logging.INFO if verbose else logging.WARNING)
+    configure_logging(verbose)
     sys.argv = [*argv, *mpyc_defaults(mpyc_args)]
     from mpyc.runtime import mpc
     from mpclab import security, wire

@@ -56,11 +56,12 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
         options, option_error = None, exc
         _, mpyc_args = parser.parse_known_args(argv)
     from mpclab import mpyc_runtime
+    run = options.run if options else None
+    verbose = bool(run and run.verbose)
+    mpyc_runtime.configure_logging(verbose)
     unknown = mpyc_runtime.unknown_arguments(mpyc_args)
     if unknown:
         parser.error(f'unrecognized arguments: {" ".join(unknown)}')
-    run = options.run if options else None
-    verbose = bool(run and run.verbose)
     mpc = mpyc_runtime.start([*respawn, *argv], mpyc_args, verbose)
     pid, n = mpc.pid, len(mpc.parties)
     where = f'mpclab party {pid}'

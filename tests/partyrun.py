@@ -93,7 +93,9 @@ def leak_patterns(df, id_column='id', skip=(), fmt=None, scale=None):
             continue
         out[f'float {v} le'] = struct.pack('<d', v)
         out[f'float {v} be'] = struct.pack('>d', v)
-        out[f'text {v}'] = repr(float(v)).encode()
+        text = repr(float(v)).encode()
+        if len(text) >= 6:   # shorter ones occur by chance (e.g. in a version number)
+            out[f'text {v}'] = text
         e = int(round(v * 2**fmt.frac_bits))
         for x in {abs(e), e + offset, abs(int(round(v * 2**fmt.secure_frac_bits)))}:
             out.update(integer_needles(x))
