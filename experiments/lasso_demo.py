@@ -11,7 +11,6 @@ must agree; --full-one-hot keeps the paper's 11 features, whose optimum is not u
 
 import argparse
 import os
-import sys
 
 import numpy as np
 from sklearn.linear_model import Lasso

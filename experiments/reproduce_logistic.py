@@ -19,7 +19,6 @@ results/logistic_time.csv (with bytes sent per party) and results/logistic_time.
 
 import argparse
 import os
-import sys
 import tempfile
 
 import matplotlib
@@ -39,7 +38,8 @@ DATA = os.path.join(ROOT, 'data')
 def accuracy(parties, seed=0, fraction=0.2, C=1.0):
     left, right = os.path.join(DATA, 'heart_clinic.csv'), os.path.join(DATA, 'heart_hospital.csv')
     args = ['--left', left, '--right', right, '--id', 'patient_id', '--target', 'DEATH_EVENT',
-            '--scale', 'minmax', '--reg-c', str(C), '--split', 'seeded', '--seed', str(seed), '--test-fraction', str(fraction)]
+            '--scale', 'minmax', '--reg-c', str(C), '--split', 'seeded', '--seed', str(seed),
+            '--test-fraction', str(fraction)]
     revealed, _ = run_protocol('logistic.py', args, parties)
     secret, _ = run_protocol('logistic.py', args + ['--secret-model'], parties)
     joined = plaintext_join(left, right, 'patient_id', scale='minmax')
@@ -52,7 +52,8 @@ def accuracy(parties, seed=0, fraction=0.2, C=1.0):
              'auc': metrics.roc_auc_score(y, score),
              'confusion': metrics.confusion_matrix(y, pred).tolist()}
     rows = []
-    for who, m in (('mpclab, model revealed', revealed['metrics']), ('mpclab, secret model', secret['metrics']),
+    for who, m in (('mpclab, model revealed', revealed['metrics']),
+                   ('mpclab, secret model', secret['metrics']),
                    ('scikit-learn', plain)):
         rows.append({'model': who, **{k: m[k] for k in ('accuracy', 'precision', 'recall', 'f1', 'auc')},
                      'confusion': m['confusion'], 'test_rows': len(test)})

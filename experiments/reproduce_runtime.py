@@ -17,7 +17,6 @@ the file names get a suffix, e.g. runtime_records_3ms.csv).
 
 import argparse
 import os
-import sys
 import tempfile
 
 import matplotlib
@@ -107,7 +106,8 @@ def main():
     if args.only != 'features':
         r = sweep('records', [(n, 30) for n in records], args.repeats, args.parties, args.latency_ms, suffix)
     if args.only != 'records':
-        f = sweep('features', [(5000, c) for c in columns], args.repeats, args.parties, args.latency_ms, suffix)
+        f = sweep('features', [(5000, c) for c in columns], args.repeats, args.parties, args.latency_ms,
+                  suffix)
     plot(r, f, suffix, args.latency_ms)
     for df, x in ((r, 'records_per_owner'), (f, 'columns')):
         if df is not None:

@@ -20,7 +20,6 @@ results/table_12_10.png.
 
 import argparse
 import os
-import sys
 
 import matplotlib
 matplotlib.use('Agg')
@@ -82,7 +81,8 @@ def main():
         coef_rows.append({'encoding': 'full one-hot (paper)', 'feature': f'c{j + 1}',
                           'mpclab secure': PAPER_COEF['secure model (paper)'][j],
                           'scikit-learn': PAPER_COEF['scikit-learn (paper)'][j],
-                          'abs diff': abs(PAPER_COEF['secure model (paper)'][j] - PAPER_COEF['scikit-learn (paper)'][j])})
+                          'abs diff': abs(PAPER_COEF['secure model (paper)'][j]
+                                          - PAPER_COEF['scikit-learn (paper)'][j])})
     os.makedirs(RESULTS, exist_ok=True)
     t9, t10 = pd.DataFrame(metric_rows), pd.DataFrame(coef_rows)
     t9.to_csv(os.path.join(RESULTS, 'table_12_9.csv'), index=False, float_format='%.6g')
@@ -98,7 +98,8 @@ def plot(t10):
         t = t10[t10['encoding'] == enc]
         x = np.arange(len(t))
         ax.bar(x - 0.2, t['mpclab secure'], 0.4, label='secure' if 'paper' not in enc else 'paper: secure')
-        ax.bar(x + 0.2, t['scikit-learn'], 0.4, label='scikit-learn' if 'paper' not in enc else 'paper: scikit-learn')
+        ax.bar(x + 0.2, t['scikit-learn'], 0.4,
+               label='scikit-learn' if 'paper' not in enc else 'paper: scikit-learn')
         ax.set_xticks(x, t['feature'], rotation=60, ha='right', fontsize=8)
         ax.axhline(0, color='k', lw=0.5)
         ax.set_title(enc)

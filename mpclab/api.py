@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from mpclab.launch import addresses as local_addresses, program_command, run_parties
-from mpclab.options import OptionError, flag, from_values, option_specs
+from mpclab.options import flag, from_values, option_specs
 
 __all__ = ['Result', 'RunError', 'run', 'run_party']
 

@@ -53,7 +53,10 @@ class FixedPointFormat:
 
     @property
     def value_bits(self):
-        """Bits of an encoded input, sign included: encodings lie in [-2**(value_bits-1), 2**(value_bits-1))."""
+        """Bits of an encoded input, sign included.
+
+        Encodings lie in [-2**(value_bits-1), 2**(value_bits-1)).
+        """
         return self.int_bits + self.frac_bits + 1
 
     @property

@@ -29,7 +29,6 @@ import contextlib
 import itertools
 import signal
 import threading
-import time
 
 from mpclab.launch import free_ports
 

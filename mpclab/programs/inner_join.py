@@ -15,7 +15,6 @@ debugging only: it discloses the joined records).
 
 from __future__ import annotations
 
-from mpyc.runtime import mpc
 
 from mpclab import security
 from mpclab.programs.common import Job, join, join_summary, warn

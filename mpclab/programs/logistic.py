@@ -24,7 +24,7 @@ from mpclab import security
 from mpclab.metrics import classification
 from mpclab.models.logistic import SecureLogisticRegression
 from mpclab.programs.common import (Job, evaluation_split, join, model_receivers, model_summary,
-                                    split_leaks, target_check, warn)
+                                    split_leaks, target_check)
 from mpclab.session import EXIT_RANGE, ProtocolError
 
 
