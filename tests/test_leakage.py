@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from mpclab.fixedpoint import FixedPointFormat
+from mpclab.launch import addresses, run_parties
 from partyrun import PROTOCOLS, ROOT, integer_needles, leak_patterns, run_separate
 
 pytestmark = pytest.mark.slow
@@ -122,3 +123,32 @@ def test_test_hooks_cannot_be_switched_on_by_the_environment_alone(tmp_path):
         if name.endswith('.py'):
             with open(os.path.join(package, name), encoding='utf-8') as f:
                 assert 'MPCLAB_TEST' not in f.read(), name
+
+
+def test_a_crafted_pickle_from_a_peer_is_refused_and_runs_nothing(tmp_path):
+    """Messages from peers are decoded as plain data only (mpclab.wire)."""
+    marker = tmp_path / 'PWNED'
+    data = os.path.join(ROOT, 'data')
+    common = ['--id', 'patient_id', '--connect-timeout', '20']
+    where = addresses(3)
+    join = os.path.join(PROTOCOLS, 'inner_join.py')
+    evil = os.path.join(ROOT, 'tests', 'programs', 'evil_peer.py')
+    argvs = [[sys.executable, join, *where, '-I', '0', '--left', os.path.join(data, 'insurer.csv'),
+              *common],
+             [sys.executable, evil, *where, '-I', '1', str(marker)],
+             [sys.executable, join, *where, '-I', '2', *common]]
+    results = run_parties(argvs, timeout=60, cwd=ROOT)
+    for i in (0, 2):
+        code, _, err = results[i]
+        assert code == 2, err
+        assert 'refused a message from a peer' in err and 'posix.system' in err, err
+    assert not marker.exists()
+
+
+def test_the_mpyc_version_is_checked(monkeypatch):
+    import importlib.metadata
+    from mpclab import mpyc_runtime
+    mpyc_runtime.check_mpyc_version()   # the installed one is right
+    monkeypatch.setattr(importlib.metadata, 'version', lambda name: '0.12')
+    with pytest.raises(ImportError, match=r'internals of MPyC 0.11, but MPyC 0.12 is installed'):
+        mpyc_runtime.check_mpyc_version()
