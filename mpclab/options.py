@@ -207,6 +207,24 @@ class LogisticOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DescribeOptions:
+    """Descriptive statistics of the joined table (aggregates only)."""
+
+    histogram: tuple[str, ...] = option((), 'columns to make histograms of', metavar='COLUMN')
+    bins: int = option(10, 'bins per histogram (default 10), equal width between the column\'s '
+                       'secure minimum and maximum', metavar='K')
+    min_count: int = option(5, 'histogram cells with fewer people are suppressed in MPC before '
+                            'anything is opened (default 5)', metavar='N')
+    plot: str | None = option(None, 'this party writes a PNG of the correlation matrix and the '
+                              'histograms here', agreed=False, metavar='PNG', path=True, kind='str')
+
+    def __post_init__(self):
+        _check(self.bins >= 1, 'bins', 'must be at least 1')
+        _check(self.min_count >= 1, 'min_count', 'must be at least 1')
+        _check(len(set(self.histogram)) == len(self.histogram), 'histogram', 'a column twice')
+
+
+@dataclass(frozen=True, kw_only=True)
 class RevealOptions:
     """Opening the joined table (testing and debugging only: it discloses the joined records)."""
 
@@ -253,6 +271,8 @@ PROGRAMS: dict[str, tuple[tuple[str, type], ...]] = {
               ('model', LassoOptions), ('run', RunOptions)),
     'logistic': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
                  ('model', LogisticOptions), ('run', RunOptions)),
+    'describe': (('data', DataOptions), ('security', SecurityOptions),
+                 ('describe', DescribeOptions), ('run', RunOptions)),
 }
 
 #: options that are not part of any group: where the study file comes from
@@ -439,6 +459,7 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
               'split': 'target and test split (must be equal at every party)',
               'model': 'model (must be equal at every party)',
               'reveal': 'revealing the joined table (testing and debugging only)',
+              'describe': 'statistics (must be equal at every party)',
               'run': 'running (this party only)'}
     for attr, cls in PROGRAMS[program]:
         group = parser.add_argument_group(titles[attr])
@@ -466,6 +487,7 @@ PROGRAM_DESCRIPTIONS = {
     'join': 'Secure inner join of two tables via a helper party (MPyC program).',
     'lasso': 'Secure inner join and Lasso regression (MPyC program).',
     'logistic': 'Secure inner join and logistic regression (MPyC program).',
+    'describe': 'Secure inner join and descriptive statistics of the joined table (MPyC program).',
 }
 
 

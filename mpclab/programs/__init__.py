@@ -11,7 +11,7 @@ __all__ = ['MODULES', 'module']
 
 #: program name -> module
 MODULES = {'join': 'mpclab.programs.inner_join', 'lasso': 'mpclab.programs.lasso',
-           'logistic': 'mpclab.programs.logistic'}
+           'logistic': 'mpclab.programs.logistic', 'describe': 'mpclab.programs.describe'}
 
 
 def module(program: str):
