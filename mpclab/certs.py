@@ -34,6 +34,8 @@ whatever subject the request asks for.  Private keys are written unencrypted (MP
 loads them without a passphrase) with file mode 0600.
 """
 
+from __future__ import annotations
+
 import datetime
 import os
 import pathlib
@@ -49,17 +51,17 @@ CA_NAME = 'MPyC CA'
 KEY_TYPES = ('ec', 'rsa2048', 'rsa3072')
 
 
-def party_name(i):
+def party_name(i: int) -> str:
     """Name MPyC expects in the certificate of party i."""
     return f'MPyC party {i}'
 
 
-def party_files(i):
+def party_files(i: int) -> tuple[str, str]:
     """File names (certificate, key) MPyC reads for party i."""
     return f'party_{i}.crt', f'party_{i}.key'
 
 
-def new_key(key_type='ec'):
+def new_key(key_type: str = 'ec'):
     """Return a fresh private key: EC P-256 ('ec'), or RSA ('rsa2048', 'rsa3072')."""
     if key_type == 'ec':
         return ec.generate_private_key(ec.SECP256R1())
@@ -76,7 +78,7 @@ def _validity(days):
     return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
 
-def make_ca(days=365, key_type='ec', name=CA_NAME):
+def make_ca(days: int = 365, key_type: str = 'ec', name: str = CA_NAME):
     """Return (key, certificate) of a new self-signed certificate authority."""
     key = new_key(key_type)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -103,7 +105,7 @@ def make_ca(days=365, key_type='ec', name=CA_NAME):
     return key, cert
 
 
-def issue_party_cert(ca_key, ca_cert, i, public_key, days=365):
+def issue_party_cert(ca_key, ca_cert, i: int, public_key, days: int = 365) -> x509.Certificate:
     """Return a certificate for party i on public_key, signed by the CA.
 
     The certificate names ``MPyC party {i}`` as common name and DNS subjectAltName, and
@@ -137,7 +139,7 @@ def issue_party_cert(ca_key, ca_cert, i, public_key, days=365):
     )
 
 
-def make_csr(key, i):
+def make_csr(key, i: int) -> x509.CertificateSigningRequest:
     """Return a certificate signing request of party i for key."""
     name = party_name(i)
     return (
@@ -148,7 +150,7 @@ def make_csr(key, i):
     )
 
 
-def write_key(path, key):
+def write_key(path, key) -> None:
     """Write key as unencrypted PEM, readable by its owner only (mode 0600)."""
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -161,7 +163,7 @@ def write_key(path, key):
     return path
 
 
-def write_pem(path, obj):
+def write_pem(path, obj) -> None:
     """Write a certificate or CSR as PEM."""
     path = pathlib.Path(path)
     path.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
@@ -176,7 +178,8 @@ def load_ca(out):
     return key, cert
 
 
-def generate(parties, out='.config', days=365, key_type='ec', force=False):
+def generate(parties: int, out='.config', days: int = 365, key_type: str = 'ec',
+             force: bool = False) -> list:
     """Create a CA and a key and certificate for parties 0..parties-1 in directory out.
 
     Refuses to replace an existing CA unless force is set, as that would invalidate every
@@ -194,7 +197,7 @@ def generate(parties, out='.config', days=365, key_type='ec', force=False):
     return paths
 
 
-def issue_party(out, i, days=365, key_type='ec', csr=None, ca=None):
+def issue_party(out, i: int, days: int = 365, key_type: str = 'ec', csr=None, ca=None) -> list:
     """(Re)issue party i's certificate with the CA stored in out.
 
     Without csr a new key is made and written too; with csr (a path to a PEM request)
@@ -216,7 +219,7 @@ def issue_party(out, i, days=365, key_type='ec', csr=None, ca=None):
     return [write_pem(out / crt_name, cert)]
 
 
-def request_party(out, i, key_type='ec'):
+def request_party(out, i: int, key_type: str = 'ec') -> list:
     """Make party i's own key and a CSR for it in out; returns the paths."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +228,7 @@ def request_party(out, i, key_type='ec'):
     return [write_key(out / key_name, key), write_pem(out / f'party_{i}.csr', make_csr(key, i))]
 
 
-def add_arguments(parser):
+def add_arguments(parser) -> None:
     """Add the options of ``python -m mpclab certs`` to an argparse parser."""
     parser.add_argument('--parties', type=int, default=3, metavar='M',
                         help='number of parties (default 3)')
@@ -243,7 +246,7 @@ def add_arguments(parser):
     parser.add_argument('--force', action='store_true', help='replace an existing CA')
 
 
-def main(args):
+def main(args) -> int:
     """Run ``python -m mpclab certs`` with parsed args; returns an exit code."""
     if (args.csr or args.request) and args.party is None:
         raise SystemExit('certs: --csr and --request need --party')

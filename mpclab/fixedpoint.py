@@ -64,12 +64,12 @@ class FixedPointFormat:
         """Exclusive bound on the magnitude of an input value."""
         return 2.0**self.int_bits
 
-    def secfxp(self):
+    def secfxp(self):  # -> an MPyC SecFxp type
         """The MPyC secure fixed-point type used for computing."""
         from mpyc.runtime import mpc
         return mpc.SecFxp(self.secure_bits, self.secure_frac_bits)
 
-    def encode(self, values, what='values'):
+    def encode(self, values, what: str = 'values') -> np.ndarray:
         """Encode a float array as exact Python ints ``round(x * 2**frac_bits)`` (object array).
 
         Raises FixedPointRangeError naming `what` if any value is not finite or out of range.
@@ -89,9 +89,9 @@ class FixedPointFormat:
         return scaled.astype(np.int64).astype(object) if self.value_bits <= 63 else \
             np.vectorize(int, otypes=[object])(scaled)
 
-    def decode(self, ints):
+    def decode(self, ints) -> np.ndarray:
         """Inverse of `encode` (to floats)."""
         return np.ldexp(np.asarray(ints, dtype=float), -self.frac_bits)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return asdict(self)

@@ -22,6 +22,8 @@ bytes sent (TLS handshakes included).  What is not: the TCP handshake itself (th
 accepts at once), packet loss, jitter, and the slow start of real TCP.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import collections
@@ -47,7 +49,7 @@ class TokenBucket:
     before they may leave.  Time is passed in, so the bucket is plain arithmetic.
     """
 
-    def __init__(self, rate, burst=CHUNK):
+    def __init__(self, rate: float, burst: int = CHUNK):
         if rate <= 0 or burst <= 0:
             raise ValueError('rate and burst must be positive')
 
@@ -56,7 +58,7 @@ class TokenBucket:
         self._tokens = burst
         self._last = None
 
-    def delay(self, n, now):
+    def delay(self, n: int, now: float) -> float:
         if self._last is not None:
             self._tokens = min(self.burst, self._tokens + self.rate * (now - self._last))
         self._last = now
@@ -288,10 +290,10 @@ class Relays(list):
         self.pairs = pairs  # (j, i): the relay of connector j to listener i
         self._runner = runner
 
-    def relay(self, j, i):
+    def relay(self, j: int, i: int) -> 'DelayRelay':
         return self[self.pairs.index((min(i, j), max(i, j)))]
 
-    def stop(self):
+    def stop(self) -> None:
         if self._runner is not None:
             self._runner.run(_stop_all(self))
             self._runner.close()
@@ -304,7 +306,7 @@ class Relays(list):
         self.stop()
 
 
-def plan(n_parties, base_port=0):
+def plan(n_parties: int, base_port: int = 0):
     """Return (party ports, relay ports, pairs) for n parties.
 
     With base_port, party i listens on base_port + i and the relays take the next ports,
@@ -321,7 +323,7 @@ def plan(n_parties, base_port=0):
     return party_ports, relay_ports, pairs
 
 
-def party_argv(i, party_ports, relays, host=HOST):
+def party_argv(i: int, party_ports, relays, host: str = HOST) -> list[str]:
     """MPyC ``-P`` arguments of party i: relays for the parties it connects to."""
     argv = []
     for k, port in enumerate(party_ports):
@@ -342,7 +344,8 @@ async def _start_all(party_ports, relay_ports, pairs, latency_s, bandwidth, **kw
     return relays
 
 
-def start_relays(n_parties, base_port=0, latency_s=0.0, bandwidth=None, **kwargs):
+def start_relays(n_parties: int, base_port: int = 0, latency_s: float = 0.0,
+                 bandwidth: float | None = None, **kwargs):
     """Start one relay per pair of parties on a background thread.
 
     Parameters
@@ -402,7 +405,7 @@ async def _serve(args):
               f' {r.bytes_down} bytes down')
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m mpclab.netsim',
                                      description='Run delaying relays between MPyC parties.')
     parser.add_argument('--parties', type=int, default=3, help='number of parties (default 3)')
@@ -415,6 +418,7 @@ def main(argv=None):
                         help='bandwidth per link and direction in Mbit/s (default unlimited)')
     args = parser.parse_args(argv)
     asyncio.run(_serve(args))
+    return 0
 
 
 if __name__ == '__main__':
