@@ -28,7 +28,7 @@ import sys
 from mpclab.options import security_parameter
 
 __all__ = ['MPYC_VERSION', 'check_mpyc_version', 'start', 'party_count', 'plaintext_hosts',
-           'check_tls_files']
+           'check_tls_files', 'worker_limit']
 
 MPYC_VERSION = '0.11'   # the version whose internals fastmpc, wire and session rely on
 
@@ -100,6 +100,9 @@ def start(argv: list[str], mpyc_args: list[str], verbose: bool = False):
     """
     check_mpyc_version()
     configure_logging(verbose)
+    global _workers
+    opts, _ = _mpyc_parser().parse_known_args(mpyc_args)
+    _workers = opts.workers or None
     sys.argv = [*argv, *mpyc_defaults(mpyc_args)]
     from mpyc.runtime import mpc
     from mpclab import security, wire
@@ -108,6 +111,16 @@ def start(argv: list[str], mpyc_args: list[str], verbose: bool = False):
     if not verbose:
         mpc.logging(False)
     return mpc
+
+
+_workers: int | None = None
+
+
+def worker_limit() -> int:
+    """How many cores this party's bulk work may use: MPyC's -W if given, else all of them."""
+    if _workers:
+        return _workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
 def _is_loopback(host: str) -> bool:

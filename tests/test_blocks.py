@@ -1,0 +1,36 @@
+"""RowBlocks: a secret matrix as row blocks, selected without copying shares."""
+
+import numpy as np
+import pytest
+from mpyc.runtime import mpc
+
+from mpclab.blocks import RowBlocks
+
+secfxp = mpc.SecFxp(64, 32)
+
+
+def opened(a):
+    return np.asarray(mpc.run(mpc.output(a)), dtype=float)
+
+
+def test_blocks_hold_the_rows_in_order_and_select_like_slices():
+    x = np.arange(30.0).reshape(10, 3)
+    blocks = RowBlocks.from_array(secfxp.array(x, integral=False), block_rows=4)
+    assert [b.shape[0] for b in blocks] == [4, 4, 2] and blocks.shape == (10, 3)
+    assert np.array_equal(opened(blocks.array()), x)
+    for start, stop in [(0, 10), (3, 9), (4, 8), (9, 10), (5, 5)]:
+        part = blocks.rows(start, stop)
+        assert part.shape == (stop - start, 3)
+        assert np.array_equal(opened(part.array()).reshape(-1, 3), x[start:stop])
+    column = blocks.columns(1)
+    assert column.ndim == 1 and np.array_equal(opened(column.array()), x[:, 1])
+    assert np.array_equal(opened(blocks.columns([2, 0]).array()), x[:, [2, 0]])
+
+
+def test_blocks_must_stack():
+    a = secfxp.array(np.zeros((2, 3)), integral=False)
+    b = secfxp.array(np.zeros((2, 2)), integral=False)
+    with pytest.raises(ValueError):
+        RowBlocks([a, b])
+    with pytest.raises(ValueError):
+        RowBlocks([])
