@@ -51,3 +51,24 @@ def test_lasso_objective(seed):
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         mean_squared_error(secret(np.zeros(5)), secret(np.zeros(4)))
+
+
+@pytest.mark.parametrize('ours, theirs', CASES, ids=[c[0].__name__ for c in CASES])
+def test_bound_scales_large_values_into_range(ours, theirs):
+    """Targets up to 2**13 (e.g. costs in dollars / 8): with their public bound the sums of
+    squares are scaled before they are formed (without it they would reach 2**34 here and the
+    opening check would stop the test)."""
+    rng = np.random.default_rng(5)
+    y = rng.uniform(0, 2**13, 300)
+    pred = y + rng.normal(0, 500, 300)
+    got = opened(ours(secret(y), secret(pred), bound=2**13.5))
+    # r2 divides by a sum of squares near 2**20 here, whose reciprocal keeps ~12 bits
+    assert got == pytest.approx(theirs(y, pred), rel=1e-5, abs=1e-4 if ours is r2_score else 0)
+
+
+def test_bound_too_large_for_a_mean_squared_error():
+    from mpclab.bounds import FixedPointOverflowError
+    with pytest.raises(FixedPointOverflowError, match='mean squared error'):
+        mean_squared_error(secret(np.zeros(3)), secret(np.zeros(3)), bound=2**15)
+    assert opened(mean_squared_error(secret(np.ones(3)), np.zeros(3), bound=2**14)) == \
+        pytest.approx(1, abs=1e-8)
