@@ -36,9 +36,12 @@ What is opened (to all parties), and nothing else:
   independent of the data; `mpclab.fastmpc.all_within`), before the Gram matrix;
 * only if the public bound on the scaled Gram diagonal is above ``GRAM_CHECK`` (2**12): one
   bit, "every diagonal entry of the scaled centred Gram matrix ``ZᵀZ/2**s`` of ``Z = [X, y]``
-  is at most 2**12", after the Gram matrix and before anything computed from it;
-* one range bit per computed iteration, "``||w_k||₁ < B``" (B public, 2**14 for data scaled to
-  [0, 1]), before the next product with the Gram matrix;
+  is at most 2**12", after the Gram matrix and before anything that needs it (the iterations;
+  also the iteration matrix when the public bound does not cover that);
+* one range bit per computed iteration, "``||v_k||₂ ≤ B/√d``" for the point v_k before the
+  soft threshold, which bounds ``||w_k||₁ ≤ B`` (B public, 2**14 for data scaled to [0, 1]),
+  before the next product with the Gram matrix (its comparison runs next to the soft
+  threshold's, so it adds about two rounds per iteration);
 * adaptive mode (``fixed_iterations=None``): one bit per iteration, "converged yet", i.e.
   ``||w_k − w_{k−1}||₂ ≤ tol·||w_k||₂``; hence also the iteration count ``n_iter_``.  The
   iteration after the last one is computed while this bit is opened, so its range bit is
@@ -64,7 +67,7 @@ from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
 from mpclab.bounds import (MARGIN, REMEDY, FixedPointOverflowError, Plan, inputs_too_large, limit,
-                           require, type_name, wide_bits)
+                           require, type_name)
 
 __all__ = ['SecureLasso', 'FixedPointOverflowError', 'LassoPlan']
 
@@ -138,6 +141,20 @@ class LassoPlan:
                                           f'{type_name(sectype)} ({self._why}): {REMEDY}')
         self.iterate_bound = self._iterate_bound(self.gamma)
         self.prediction_bound = 2.0**int_bits * (1 + 2 * self.iterate_bound)
+        # Whether the iteration matrix is in range by the public bound alone, so that the
+        # check of the Gram diagonal can be opened while it is computed.
+        rho = 2.0**-(sectype.frac_length // 2)
+        system = Plan(sectype)
+        system.need('the squared Gram entries', public * public)
+        system.need('the trace moments', d * max(public, 3.0 * d))
+        system.need('the soft threshold', self.t_max * min(self.alpha, self.gamma * (1 + MARGIN)) / rho)
+        self.system_public = system.ok
+        # The range bit of an iteration bounds ||v||₂ <= B/sqrt(d) for the point v before the
+        # soft threshold (so ||w||₁ <= B), from a copy of v divided by 2**(f//2 + e): its
+        # square sum stays in range for any v in range, and its comparison can run next to
+        # the soft threshold's.
+        self.norm_shift = sectype.frac_length // 2 + math.ceil(math.log2(max(d, 1)) / 2)
+        self.norm_bound = (self.iterate_bound**2 / d) * 2.0**(-2 * self.norm_shift)
 
     def _iterate_bound(self, gamma):
         """The bound B on ||w||₁ that keeps every iteration in range, or 0 if none does."""
@@ -223,13 +240,12 @@ def _step_size(tr, T2, d):
 
 
 def _soft_threshold(v, tau):
-    """sign(v)·max(|v| − τ, 0) with one batch of 2d comparisons, and the sum of its |entries|."""
+    """sign(v)·max(|v| − τ, 0) with one batch of 2d comparisons."""
     d = v.shape[0]
     lo, hi = v - tau, v + tau
     bits = mpc.np_less(mpc.np_concatenate((lo, hi)), 0)   # [v < τ], [v < −τ]
     p = mpc.np_concatenate((1 - bits[:d], bits[d:])) * mpc.np_concatenate((lo, hi))
-    # p[:d] >= 0 holds the positive entries and p[d:] <= 0 the negative ones.
-    return p[:d] + p[d:], p[:d].sum() - p[d:].sum()
+    return p[:d] + p[d:]
 
 
 class SecureLasso:
@@ -300,16 +316,22 @@ class SecureLasso:
             if not await fastmpc.all_within(inputs, plan.input_bits):
                 raise FixedPointOverflowError(inputs_too_large(X.sectype, n, plan.input_bits))
         A, means, s = _gram(X, y, self.fit_intercept)
+        fits = None
         if plan.check_gram:
-            await require(mpc.np_all(mpc.np_less(_diag(A), plan.gamma * (1 + 2**-20))),
-                          f'the variances of the data (times n/2**{s}) exceed {plan.gamma:g}, '
-                          f'more than {type_name(X.sectype)} holds here: {REMEDY}')
+            fits = mpc.np_all(mpc.np_less(_diag(A), plan.gamma * (1 + 2**-20)))
+            message = (f'the variances of the data (times n/2**{s}) exceed {plan.gamma:g}, more '
+                       f'than {type_name(X.sectype)} holds here: {REMEDY}')
+            if not plan.system_public:   # the iteration matrix needs the bound: wait for it
+                await require(fits, message)
+                fits = None
         await mpc.gather(A)
         clock.append(time.perf_counter())
         system = self._system(A, min(plan.alpha, plan.gamma * (1 + MARGIN)))
+        if fits is not None:   # needed from the iterations on: opened while the system is computed
+            await require(fits, message)
         await mpc.gather(*system)
         clock.append(time.perf_counter())
-        w, self.n_iter_ = await self._fista(*system, plan.iterate_bound)
+        w, self.n_iter_ = await self._fista(*system, plan)
         clock.append(time.perf_counter())
         if self.fit_intercept:
             b = means[d:] - means[:d].reshape(1, d) @ w
@@ -340,8 +362,8 @@ class SecureLasso:
         u = (t * 2.0**-MOMENTUM_BITS) * r
         return G, u, fastmpc.mul(u, c) * 2**MOMENTUM_BITS, u * (alpha * 2**MOMENTUM_BITS)
 
-    async def _fista(self, G, u, q, tau, bound):
-        """FISTA (or ISTA) iterations with the range check ||w_k||₁ < bound; returns (w, k).
+    async def _fista(self, G, u, q, tau, plan):
+        """FISTA (or ISTA) iterations with the range check ||w_k||₁ < B; returns (w, k).
 
         The extrapolated point z = w + β·Δ also enters as 2**e·z = (2**e + p)·w − p·w_prev, an
         integer combination (β = p/2**e), so the product G·(2**e·z) needs no truncation of z
@@ -358,16 +380,18 @@ class SecureLasso:
         pending = None  # (secure bit, w, k) of the previous iteration
         for k in range(1, (self.fixed_iterations if fixed else self.max_iter) + 1):
             Gz = fastmpc.matmul(G, z_scaled.reshape(d, 1)).reshape(d)
-            w_new, l1 = _soft_threshold(z - fastmpc.mul(u, Gz) + q, tau)
-            inside = mpc.sgn(l1 - bound, l=wide_bits(sectype), LT=True)
+            v = z - fastmpc.mul(u, Gz) + q
+            w_new = _soft_threshold(v, tau)
+            vs = fastmpc.trunc(v, plan.norm_shift).reshape(1, d)
+            inside = mpc.lt(fastmpc.matmul(vs, vs.T).reshape(1)[0], plan.norm_bound)
             opened = [inside] + ([pending[0]] if pending else [])
             opened = await mpc.output(security.intended(opened))
             if pending and opened[1]:
                 return pending[1], pending[2]
             if not opened[0]:
                 raise FixedPointOverflowError(
-                    f'the coefficients exceed {bound:g} in L1 norm at iteration {k}, more than '
-                    f'{type_name(sectype)} holds here: {REMEDY}')
+                    f'the coefficients could exceed {plan.iterate_bound:g} in L1 norm at iteration '
+                    f'{k}, more than {type_name(sectype)} holds here: {REMEDY}')
             t_next = (1 + math.sqrt(1 + 4 * tk * tk)) / 2
             p = round((tk - 1) / t_next * 2**MOMENTUM_BITS) if self.solver == 'fista' else 0
             delta = w_new - w
