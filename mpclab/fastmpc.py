@@ -328,7 +328,7 @@ def matmul(A, B, f=None):
 # range of u + v is tracked publicly, step by step, from the input range |y| <= _YMAX.  A
 # final quadratic plus one Newton step divides u by u + v.
 # Accuracy ~1e-7 (plus fixed-point rounding) for |z| <= _ZMAX; beyond _ZMAX the tracked
-# ranges no longer hold and the result is meaningless.  Cost: 38 products per element in 24
+# ranges no longer hold: the result is meaningless and the products leave their masks' range.  Cost: 38 products per element in 24
 # rounds, no comparisons.
 
 _K = 6                            # squarings
@@ -448,8 +448,11 @@ async def _sigmoid(y):
 def sigmoid(z, shifted=False):
     """Secure logistic function 1 / (1 + exp(-z)) of a secure fixed-point array.
 
-    Absolute error about 1e-7 for |z| <= 1024 (meaningless beyond), using 38 secure products
-    per element in 24 rounds and no comparisons.  With shifted=True, z must hold
+    Absolute error about 1e-7 for |z| <= SIGMOID_ZMAX = 1024, using 38 secure products per
+    element in 24 rounds and no comparisons.  The range is the caller's promise: from about
+    |z| = 1050 the internal values outgrow their masks (the openings would leak, not only be
+    wrong).  `mpclab.models.logistic.SecureLogisticRegression` establishes it before every
+    call; the test suite's opening check catches any call that breaks it.  With shifted=True, z must hold
     ``z / 2**SIGMOID_SHIFT`` instead (e.g. from ``matmul(X, w, f=frac_length + SIGMOID_SHIFT)``),
     saving a round.
     """

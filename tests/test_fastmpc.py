@@ -160,6 +160,13 @@ def test_sigmoid_secure():
     assert np.abs(reveal(fastmpc.sigmoid(shifted, shifted=True)) - exact_sigmoid(z)).max() < 1e-5
 
 
+def test_sigmoid_beyond_its_domain_is_caught():
+    """Beyond |z| = 1024 the internal values outgrow their masks: the opening check says so."""
+    reveal(fastmpc.sigmoid(secret([1024.0, -1024.0])))
+    with pytest.raises(OpeningOutOfRange, match='fastmpc.sigmoid'):
+        reveal(fastmpc.sigmoid(secret([1100.0])))
+
+
 def test_sigmoid_keeps_shape():
     z = np.linspace(-5, 5, 12).reshape(3, 4)
     got = reveal(fastmpc.sigmoid(secret(z)))

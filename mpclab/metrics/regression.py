@@ -13,6 +13,12 @@ scaling can accommodate (``(2·bound)**2 >= 2**(l - f - 1)``: the mean squared e
 might not fit) raises `mpclab.bounds.FixedPointOverflowError` before anything is computed.
 Without ``bound`` nothing is scaled and the caller promises ``n·max(y_true − y_pred)² < 2**31``
 and ``n·max(y_true − mean)² < 2**31`` (true for data scaled to [0, 1] up to 2**29 rows).
+
+When no public bound is known (a model's predictions are secret), `checked_bound` establishes
+one, ``2**14``, securely at a small cost (one opened bit; `mpclab.fastmpc.all_within`):
+
+    bound = await checked_bound(y_true, y_pred)      # None if some value is too large
+    mse = mean_squared_error(y_true, y_pred, bound=bound)
 """
 
 import math
@@ -23,7 +29,11 @@ from mpyc.runtime import mpc
 from mpclab import fastmpc
 from mpclab.bounds import MARGIN, FixedPointOverflowError, limit, type_name
 
-__all__ = ['mean_squared_error', 'mean_absolute_error', 'r2_score', 'lasso_objective']
+__all__ = ['mean_squared_error', 'mean_absolute_error', 'r2_score', 'lasso_objective',
+           'checked_bound', 'CHECKED_BITS']
+
+#: `checked_bound` establishes |y| < 2**CHECKED_BITS (passes for |y| <= 3072).
+CHECKED_BITS = 14
 
 
 def _residual(y_true, y_pred):
@@ -84,3 +94,18 @@ def lasso_objective(y_true, y_pred, coef, alpha, *, bound=None):
     """Secure Lasso objective (1/(2n))·Σ (y_true − y_pred)² + alpha·Σ |coef| (d comparisons)."""
     l1 = np.abs(coef).sum() if isinstance(coef, np.ndarray) else mpc.np_absolute(coef).sum()
     return mean_squared_error(y_true, y_pred, bound=bound) * 0.5 + l1 * alpha
+
+
+async def checked_bound(y_true, y_pred):
+    """Public bound 2**14 on |y_true| and |y_pred|, established securely, or None (coroutine).
+
+    What is opened: one bit, "every |y_true_i| and |y_pred_i| is below 2**14" (True whenever
+    all are at most 3072), and a random seed independent of the data.  With the bound, the
+    metrics here stay in range for up to 2**29 rows.
+    """
+    parts = [a for a in (y_true, y_pred) if isinstance(a, mpc.SecureArray)]
+    public = [np.asarray(a, dtype=float) for a in (y_true, y_pred) if not isinstance(a, mpc.SecureArray)]
+    if any(np.abs(a).max(initial=0) >= 2.0**CHECKED_BITS for a in public):
+        return None
+    both = parts[0] if len(parts) == 1 else mpc.np_concatenate(parts)
+    return 2.0**CHECKED_BITS if await fastmpc.all_within(both, CHECKED_BITS) else None
