@@ -20,6 +20,7 @@ side; ``--baseline DIR`` adds a run of an earlier checkout's script at the first
 
 import argparse
 import csv
+import inspect
 import json
 import os
 import subprocess
@@ -62,7 +63,8 @@ async def run(args):
             for solver, rep in [(s, r) for s in args.solver for r in range(args.repeats)]:
                 load = os.getloadavg()[0]
                 start, cpu = time.perf_counter(), time.process_time()
-                options = {} if args.int_bits == 'omit' else {'int_bits': args.int_bits}
+                options = {'int_bits': args.int_bits} \
+                    if 'int_bits' in inspect.signature(SecureLasso).parameters else {}
                 model = await SecureLasso(args.alpha, tol=args.tol, fixed_iterations=args.fixed,
                                           solver=solver, **options).fit(sX, sy)
                 total, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -111,8 +113,6 @@ def compare(args, passed):
             argv = [sys.executable, script, '-M', str(args.parties), '-B',
                     str(free_base_port(args.parties)), '-K', str(k), *passed, '--repeats', '1',
                     '--csv', os.path.join(RESULTS_TMP, f'bench_lasso_{rep}_{k}.csv')]
-            if label.startswith('base'):
-                argv = [a for a in argv if a not in ('--int-bits',)]
             out = subprocess.run(argv, capture_output=True, text=True,
                                  cwd=os.path.dirname(os.path.dirname(script)))
             if out.returncode:
@@ -163,7 +163,7 @@ def parser():
     ap.add_argument('--parties', type=int, default=3)
     ap.add_argument('--csv', default=os.path.join(ROOT, 'results', 'bench_lasso.csv'),
                     help="where to write the rows ('-': nowhere)")
-    ap.add_argument('--int-bits', type=lambda v: v if v in ('none', 'omit') else int(v), default=6,
+    ap.add_argument('--int-bits', type=lambda v: v if v == 'none' else int(v), default=6,
                     help='public bound of the inputs given to the model (default 6; none: checked)')
     ap.add_argument('--sec-params', type=int, nargs='+', metavar='K',
                     help="MPyC's -K values to run side by side (one run per repeat and value)")

@@ -50,7 +50,8 @@ RESULTS = os.path.join(ROOT, 'results')
 CSV = os.path.join(RESULTS, 'bench_logistic.csv')
 PNG = os.path.join(RESULTS, 'bench_logistic.png')
 SIZES = [1000, 5000, 10000, 50000, 100000]
-FIELDS = ['rows', 'features', 'parties', 'sec_param', 'int_bits', 'C', 'n_iter', 'input_s', 'fit_s', 'fit_gram_s',
+FIELDS = ['rows', 'features', 'parties', 'sec_param', 'int_bits', 'C', 'n_iter', 'input_s', 'fit_s',
+          'fit_cpu_s', 'fit_gram_s',
           'fit_first_step_s', 'fit_newton_s', 'evaluate_s', 'total_s', 'max_coef_diff',
           'accuracy_mpc', 'accuracy_sklearn', 'load_avg_1min', 'date']
 
@@ -63,6 +64,11 @@ def make_data(n, d, seed):
     b = -0.5 * w.sum()
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X @ w + b)))).astype(float)
     return X, y
+
+
+def _accepts(cls, keyword):
+    """Whether the estimator takes the keyword (earlier versions, run with --baseline, do not)."""
+    return keyword in inspect.signature(cls).parameters
 
 
 async def party(args):
@@ -83,8 +89,10 @@ async def party(args):
     sy = mpc.input(secfxp.array(y if mpc.pid == 1 else np.zeros(n), integral=False), senders=1)
     await mpc.gather(sX, sy)
     await mpc.barrier('fit')
-    t1 = time.perf_counter()
-    model = await SecureLogisticRegression(args.reg_c, int_bits=args.int_bits).fit(sX, sy)
+    t1, cpu = time.perf_counter(), time.process_time()
+    options = {'int_bits': args.int_bits} if _accepts(SecureLogisticRegression, 'int_bits') else {}
+    model = await SecureLogisticRegression(args.reg_c, **options).fit(sX, sy)
+    cpu = time.process_time() - cpu
     await mpc.barrier('evaluate')
     t2 = time.perf_counter()
     proba = model.predict_proba(sX)
@@ -104,7 +112,7 @@ async def party(args):
         t = model.timings_
         row = {'rows': n, 'features': d, 'parties': len(mpc.parties),
                'sec_param': mpc.options.sec_param, 'int_bits': args.int_bits, 'C': args.reg_c,
-               'n_iter': model.n_iter_, 'input_s': t1 - t0, 'fit_s': t2 - t1,
+               'n_iter': model.n_iter_, 'input_s': t1 - t0, 'fit_s': t2 - t1, 'fit_cpu_s': cpu,
                'fit_gram_s': t['gram'], 'fit_first_step_s': t['first_step'],
                'fit_newton_s': t['newton'], 'evaluate_s': t3 - t2, 'total_s': t3 - t0,
                'max_coef_diff': float(np.abs(theta - ref).max()),
@@ -138,11 +146,13 @@ async def primitives(args):
         print(f'-K {mpc.options.sec_param}: SecFxp(64, 32) field of {field_bits} bits', flush=True)
     for name, op in ops:
         await mpc.barrier(name)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         result = op()
         await (result if inspect.iscoroutine(result) else mpc.gather(result))
-        if mpc.pid == 0:
-            print(f'{name:22s} {1e3 * (time.perf_counter() - t) / n:8.4f} ms per element', flush=True)
+        t, cpu = time.perf_counter() - t, time.process_time() - cpu
+        if mpc.pid == 0:   # CPU time at party 0: less sensitive to other load on the machine
+            print(f'{name:22s} {1e3 * t / n:8.4f} ms per element ({1e3 * cpu / n:.4f} ms CPU)',
+                  flush=True)
     await mpc.shutdown()
 
 
@@ -168,15 +178,18 @@ def compare_primitives(args):
             if out.returncode:
                 raise RuntimeError(out.stderr[-3000:])
             for line in out.stdout.splitlines():
-                m = re.match(r'(.+?)\s+([0-9.]+) ms per element', line)
+                m = re.match(r'(.+?)\s+([0-9.]+) ms per element(?: \(([0-9.]+) ms CPU\))?', line)
                 if m:
                     times.setdefault(m[1], {}).setdefault(label, []).append(float(m[2]))
+                    if m[3]:
+                        times.setdefault(m[1] + ' [CPU]', {}).setdefault(label, []).append(float(m[3]))
     labels = [label for label, _, _ in runs]
     print(f'{args.primitives} elements, {args.parties} parties, median of {args.repeats} runs '
-          f'(ms per element; load {os.getloadavg()[0]:.1f}); ratios to the first column')
+          f'(ms per element, wall and [CPU] at party 0; load {os.getloadavg()[0]:.1f}); ratios to '
+          f'the first column')
     print(f'{"":24s}' + ''.join(f'{label:>13s}' for label in labels) +
           ''.join(f'{"/ first":>10s}' for _ in labels[1:]))
-    for name, by in times.items():
+    for name, by in sorted(times.items(), key=lambda item: list(times).index(item[0].split(' [')[0])):
         med = [float(np.median(by[label])) if label in by else float('nan') for label in labels]
         print(f'{name:24s}' + ''.join(f'{m:13.4f}' for m in med) +
               ''.join(f'{m / med[0]:10.2f}' for m in med[1:]))
@@ -210,7 +223,7 @@ def save_rows(rows):
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         for r in rows:
-            r = {'sec_param': 30, 'int_bits': '', **r}   # rows of earlier runs: MPyC's default -K
+            r = {'sec_param': 30, 'int_bits': '', 'fit_cpu_s': '', **r}   # rows of earlier runs: -K 30
             w.writerow({k: (f'{r[k]:.4g}' if isinstance(r[k], float) else r[k]) for k in FIELDS})
 
 
@@ -261,7 +274,8 @@ def driver(args):
                       f"steps), evaluate {row['evaluate_s']:6.1f} s; load {row['load_avg_1min']:.1f}",
                       flush=True)
                 continue
-            print(f"{n:>7} rows, -K {row['sec_param']}: fit {row['fit_s']:7.1f} s ({row['n_iter']} "
+            print(f"{n:>7} rows, -K {row['sec_param']}: fit {row['fit_s']:7.1f} s "
+                  f"({row['fit_cpu_s']:.1f} s CPU, {row['n_iter']} "
                   f"Newton steps), evaluate {row['evaluate_s']:6.1f} s, input {row['input_s']:5.1f} s; "
                   f"max |coef - sklearn| {row['max_coef_diff']:.1e}; accuracy "
                   f"{row['accuracy_mpc']:.4f} vs {row['accuracy_sklearn']:.4f}; "
