@@ -270,9 +270,10 @@ def driver(args):
         for label, script, k in runs:
             row = run_size(n, args, k, script)
             if label.startswith('base'):   # an earlier version, for comparison only: not saved
+                cpu = f", {row['fit_cpu_s']:.1f} s CPU" if 'fit_cpu_s' in row else ''
                 print(f"{n:>7} rows, {label}: fit {row['fit_s']:7.1f} s ({row['n_iter']} Newton "
-                      f"steps), evaluate {row['evaluate_s']:6.1f} s; load {row['load_avg_1min']:.1f}",
-                      flush=True)
+                      f"steps{cpu}), evaluate {row['evaluate_s']:6.1f} s; load "
+                      f"{row['load_avg_1min']:.1f}", flush=True)
                 continue
             print(f"{n:>7} rows, -K {row['sec_param']}: fit {row['fit_s']:7.1f} s "
                   f"({row['fit_cpu_s']:.1f} s CPU, {row['n_iter']} "
