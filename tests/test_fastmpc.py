@@ -232,6 +232,16 @@ def test_all_within():
         mpc.run(check([1.0], 0))
 
 
+def test_norms_within():
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, (500, 3)) * [1, 100, 1000]     # column sums of squares up to 2**27.3
+    assert mpc.run(fastmpc.norms_within(secret(X), 2.0**29))
+    assert not mpc.run(fastmpc.norms_within(secret(X), 2.0**27))
+    assert not mpc.run(fastmpc.norms_within(secret(np.full((4, 2), 2.0**30)), 2.0**31))
+    with pytest.raises(ValueError):
+        mpc.run(fastmpc.norms_within(secret(np.ones(3)), 1.0))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('parties, K', [(3, 30), (3, 42), (4, 42), (5, 44), (7, 46)])
 def test_separate_parties_agree_with_mpyc(parties, K):
@@ -244,6 +254,7 @@ def test_separate_parties_agree_with_mpyc(parties, K):
     assert res['mpc_mask_bits'] == security.mask_bits(K, parties, (parties - 1) // 2)
     assert res['mpc_mask_bits'] >= (40 if K > 30 else 24)
     assert res['field_bits'] == 96 + K + 2 and res['within'] == [True, False]
+    assert res['norms'] == [True, False]
     for name, diff in res['vs_mpyc'].items():
         assert diff <= 4 * ULP * (1 + parties), name   # both round probabilistically
     for name, diff in res['vs_exact'].items():

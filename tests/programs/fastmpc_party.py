@@ -52,6 +52,9 @@ async def main():
     opened = security.ledger.count('mpc')
     within = [await fastmpc.all_within(a, 9), await fastmpc.all_within(a, 5)]   # |a| < 50
     expected += 2 * 2 * n
+    # A is uniform in [-1, 1]: its columns' sums of squares are about 100
+    norms = [await fastmpc.norms_within(A, 2.0**8), await fastmpc.norms_within(A, 2.0**6)]
+    expected += 2 * (A.size + A.shape[1])
     opened_all = security.ledger.count('mpc')
     await mpc.shutdown()
     if mpc.pid == 0:
@@ -63,7 +66,7 @@ async def main():
                'vs_mpyc': {k: float(np.abs(x - s).max()) for k, x, s in zip(names, fast, stock)},
                'mean_error_mul': float(np.mean(fast[0] - exact[0])),
                'mpc_openings': opened_all, 'expected_openings': expected, 'before_checks': opened,
-               'mpc_mask_bits': ledger['mpc_mask_bits'], 'within': within,
+               'mpc_mask_bits': ledger['mpc_mask_bits'], 'within': within, 'norms': norms,
                'field_bits': secfxp.field.modulus.bit_length()}
         print(json.dumps(out), flush=True)
 
