@@ -6,11 +6,12 @@ comparison per element.
 
 Ranges.  A sum of squares is formed by one dot product (one truncation, whose input must stay
 below 2**(l - f - 1), 2**31 for ``SecFxp(64, 32)``).  Give ``bound``, a public bound on
-``|y_true|`` and ``|y_pred|`` (e.g. ``2**int_bits`` of the input format and a model's
-``plan_.prediction_bound``): the differences are then scaled by a public power of two before
-they are squared, just enough that the sums stay in range for n rows, and a bound that no
-scaling can accommodate (``(2·bound)**2 >= 2**(l - f - 1)``: the mean squared error itself
-might not fit) raises `mpclab.bounds.FixedPointOverflowError` before anything is computed.
+``|y_true|`` and ``|y_pred|`` (``2**int_bits`` of the input format bounds a target; for secret
+predictions use `checked_bound` below): the differences are then scaled by a public power of
+two before they are squared, just enough that the sums stay in range for n rows, and a bound
+that no scaling can accommodate (``(2·bound)**2 >= 2**(l - f - 1)``: the mean squared error
+itself might not fit) raises `mpclab.bounds.FixedPointOverflowError` before anything is
+computed.
 Without ``bound`` nothing is scaled and the caller promises ``n·max(y_true − y_pred)² < 2**31``
 and ``n·max(y_true − mean)² < 2**31`` (true for data scaled to [0, 1] up to 2**29 rows).
 
