@@ -35,7 +35,7 @@ opened.  The public facts are n, d, C, the secure type, ``int_bits`` (every feat
 (checked by the labels' owner before sharing; the caller's promise in library use).  From them
 follow, before anything is computed, bounds on the Gram matrix, the gradients and the
 Hessians.  The Hessian's inverse is bounded as well: the intercept direction, which no penalty
-bounds, gets a tiny curvature μ in the Hessians only (μ ≈ 1e-7 for data in [0, 1]; the
+bounds, gets a tiny curvature μ in the Hessians only (μ = 2**-24 for data in [0, 1]; the
 gradient stays exact, so the optimum is unchanged), making ``||H⁻¹|| ≤ 1/min(1/(C·2**s), μ)``.
 So every Newton step Δ = H⁻¹g is publicly bounded.  What no public fact bounds is the decision
 value ``z = x·w + b`` that the sigmoid needs within ±1024: before every pass over the rows, and
