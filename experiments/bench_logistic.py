@@ -5,6 +5,8 @@
     python experiments/bench_logistic.py --rows 2000 --parties 3 --no-plot
     python experiments/bench_logistic.py --plot-only          # redraw the PNG from the CSV
     python experiments/bench_logistic.py --primitives 20000 -M3   # single operations, ms/element
+    python experiments/bench_logistic.py --rows 10000 --sec-params 30 42 --no-plot   # -K side by side
+    python experiments/bench_logistic.py --primitives 20000 --sec-params 30 42 --repeats 3
 
 Every size runs as a fresh MPyC program with --parties local parties (default 3; party 0
 spawns the others).  Party 0 inputs a random table X (uniform on [0, 1]) and party 1 the 0/1
@@ -16,6 +18,12 @@ labels drawn from a logistic model.  Timed at party 0, between barriers:
   the secure accuracy, precision, recall, F1 and confusion matrix (no AUC: its comparisons
   grow faster than linearly, see mpclab.metrics.classification).
 
+The model gets the public bound of the data, ``int_bits=1`` (|x| < 2, as the program layer
+passes for data scaled to [0, 1]); ``--int-bits none`` makes it check the inputs securely
+instead.  ``--sec-params K...`` runs every size (or, with ``--primitives``, the single
+operations ``--repeats`` times, alternating) at each MPyC ``-K`` and prints them side by side:
+-K 30 is MPyC's default (28 bits of hiding per opening with 3 parties), -K 42 gives 40 bits.
+
 Party 0 also fits scikit-learn's LogisticRegression(C, tol=1e-10) on the same data and reports
 the largest coefficient difference and both accuracies.  Results are appended per size to
 results/bench_logistic.csv (one row per run; existing rows of other sizes are kept) and
@@ -25,6 +33,7 @@ because other work on the same cores slows the parties down.
 
 import argparse
 import csv
+import inspect
 import json
 import os
 import subprocess
@@ -41,7 +50,8 @@ RESULTS = os.path.join(ROOT, 'results')
 CSV = os.path.join(RESULTS, 'bench_logistic.csv')
 PNG = os.path.join(RESULTS, 'bench_logistic.png')
 SIZES = [1000, 5000, 10000, 50000, 100000]
-FIELDS = ['rows', 'features', 'parties', 'C', 'n_iter', 'input_s', 'fit_s', 'fit_gram_s',
+FIELDS = ['rows', 'features', 'parties', 'sec_param', 'int_bits', 'C', 'n_iter', 'input_s', 'fit_s',
+          'fit_cpu_s', 'fit_gram_s',
           'fit_first_step_s', 'fit_newton_s', 'evaluate_s', 'total_s', 'max_coef_diff',
           'accuracy_mpc', 'accuracy_sklearn', 'load_avg_1min', 'date']
 
@@ -54,6 +64,11 @@ def make_data(n, d, seed):
     b = -0.5 * w.sum()
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X @ w + b)))).astype(float)
     return X, y
+
+
+def _accepts(cls, keyword):
+    """Whether the estimator takes the keyword (earlier versions, run with --baseline, do not)."""
+    return keyword in inspect.signature(cls).parameters
 
 
 async def party(args):
@@ -74,8 +89,10 @@ async def party(args):
     sy = mpc.input(secfxp.array(y if mpc.pid == 1 else np.zeros(n), integral=False), senders=1)
     await mpc.gather(sX, sy)
     await mpc.barrier('fit')
-    t1 = time.perf_counter()
-    model = await SecureLogisticRegression(args.reg_c).fit(sX, sy)
+    t1, cpu = time.perf_counter(), time.process_time()
+    options = {'int_bits': args.int_bits} if _accepts(SecureLogisticRegression, 'int_bits') else {}
+    model = await SecureLogisticRegression(args.reg_c, **options).fit(sX, sy)
+    cpu = time.process_time() - cpu
     await mpc.barrier('evaluate')
     t2 = time.perf_counter()
     proba = model.predict_proba(sX)
@@ -93,8 +110,9 @@ async def party(args):
         theta = np.append(coef.ravel(), intercept)
         ref = np.append(sk.coef_.ravel(), sk.intercept_)
         t = model.timings_
-        row = {'rows': n, 'features': d, 'parties': len(mpc.parties), 'C': args.reg_c,
-               'n_iter': model.n_iter_, 'input_s': t1 - t0, 'fit_s': t2 - t1,
+        row = {'rows': n, 'features': d, 'parties': len(mpc.parties),
+               'sec_param': mpc.options.sec_param, 'int_bits': args.int_bits, 'C': args.reg_c,
+               'n_iter': model.n_iter_, 'input_s': t1 - t0, 'fit_s': t2 - t1, 'fit_cpu_s': cpu,
                'fit_gram_s': t['gram'], 'fit_first_step_s': t['first_step'],
                'fit_newton_s': t['newton'], 'evaluate_s': t3 - t2, 'total_s': t3 - t0,
                'max_coef_diff': float(np.abs(theta - ref).max()),
@@ -114,25 +132,78 @@ async def primitives(args):
     rng = np.random.default_rng(args.seed)
     a, b = (mpc.input(secfxp.array(rng.uniform(-4, 4, n) if mpc.pid == 0 else np.zeros(n),
                                    integral=False), senders=0) for _ in range(2))
+    A = a.reshape(n // 10, 10)
     await mpc.gather(a, b)
     ops = [('MPyC a * b', lambda: a * b), ('fastmpc.mul(a, b)', lambda: fastmpc.mul(a, b)),
            ('MPyC np_trunc(a, 8)', lambda: mpc.np_trunc(a, f=8)),
            ('fastmpc.trunc(a, 8)', lambda: fastmpc.trunc(a, 8)),
-           ('MPyC a < b', lambda: a < b), ('fastmpc.sigmoid(a)', lambda: fastmpc.sigmoid(a))]
+           ('MPyC a < b', lambda: a < b), ('fastmpc.sigmoid(a)', lambda: fastmpc.sigmoid(a)),
+           ('fastmpc.matmul_t(A, A)', lambda: fastmpc.matmul_t(A, A))]
+    if hasattr(fastmpc, 'all_within'):
+        ops.append(('fastmpc.all_within(a)', lambda: fastmpc.all_within(a, 3)))   # a coroutine
+    field_bits = secfxp.field.modulus.bit_length()
+    if mpc.pid == 0:
+        print(f'-K {mpc.options.sec_param}: SecFxp(64, 32) field of {field_bits} bits', flush=True)
     for name, op in ops:
         await mpc.barrier(name)
-        t = time.perf_counter()
-        await mpc.gather(op())
-        if mpc.pid == 0:
-            print(f'{name:22s} {1e3 * (time.perf_counter() - t) / n:8.4f} ms per element', flush=True)
+        t, cpu = time.perf_counter(), time.process_time()
+        result = op()
+        await (result if inspect.iscoroutine(result) else mpc.gather(result))
+        t, cpu = time.perf_counter() - t, time.process_time() - cpu
+        if mpc.pid == 0:   # CPU time at party 0: less sensitive to other load on the machine
+            print(f'{name:22s} {1e3 * t / n:8.4f} ms per element ({1e3 * cpu / n:.4f} ms CPU)',
+                  flush=True)
     await mpc.shutdown()
 
 
-def run_size(n, args):
-    argv = [sys.executable, os.path.abspath(__file__), '--rows', str(n), '--features',
+def _runs(args):
+    """(column name, script, -K) of every configuration compared: the baseline first, if any."""
+    runs = [(f'-K {k}', os.path.abspath(__file__), k) for k in args.sec_params]
+    if args.baseline:
+        script = os.path.join(os.path.abspath(args.baseline), 'experiments', 'bench_logistic.py')
+        runs.insert(0, (f'base -K {args.sec_params[0]}', script, args.sec_params[0]))
+    return runs
+
+
+def compare_primitives(args):
+    """Run the primitives in every configuration, alternating, and print medians side by side."""
+    import re
+    times = {}
+    runs = _runs(args)
+    for rep in range(args.repeats):
+        for label, script, k in runs:
+            argv = [sys.executable, script, '--primitives', str(args.primitives),
+                    '-M', str(args.parties), '-B', str(free_base_port(args.parties)), '-K', str(k)]
+            out = subprocess.run(argv, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(script)))
+            if out.returncode:
+                raise RuntimeError(out.stderr[-3000:])
+            for line in out.stdout.splitlines():
+                m = re.match(r'(.+?)\s+([0-9.]+) ms per element(?: \(([0-9.]+) ms CPU\))?', line)
+                if m:
+                    times.setdefault(m[1], {}).setdefault(label, []).append(float(m[2]))
+                    if m[3]:
+                        times.setdefault(m[1] + ' [CPU]', {}).setdefault(label, []).append(float(m[3]))
+    labels = [label for label, _, _ in runs]
+    print(f'{args.primitives} elements, {args.parties} parties, median of {args.repeats} runs '
+          f'(ms per element, wall and [CPU] at party 0; load {os.getloadavg()[0]:.1f}); ratios to '
+          f'the first column')
+    print(f'{"":24s}' + ''.join(f'{label:>13s}' for label in labels) +
+          ''.join(f'{"/ first":>10s}' for _ in labels[1:]))
+    for name, by in sorted(times.items(), key=lambda item: list(times).index(item[0].split(' [')[0])):
+        med = [float(np.median(by[label])) if label in by else float('nan') for label in labels]
+        print(f'{name:24s}' + ''.join(f'{m:13.4f}' for m in med) +
+              ''.join(f'{m / med[0]:10.2f}' for m in med[1:]))
+
+
+def run_size(n, args, k=None, script=None):
+    script = script or os.path.abspath(__file__)
+    argv = [sys.executable, script, '--rows', str(n), '--features',
             str(args.features), '--reg-c', str(args.reg_c), '--seed', str(args.seed),
+            '--int-bits', str(args.int_bits).lower(),
             '-M', str(args.parties), '-B', str(free_base_port(args.parties))]
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    if k is not None:
+        argv += ['-K', str(k)]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(script)))
     for line in out.stdout.splitlines():
         if line.startswith('RESULT '):
             return json.loads(line[7:])
@@ -152,6 +223,7 @@ def save_rows(rows):
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         for r in rows:
+            r = {'sec_param': 30, 'int_bits': '', 'fit_cpu_s': '', **r}   # rows of earlier runs: -K 30
             w.writerow({k: (f'{r[k]:.4g}' if isinstance(r[k], float) else r[k]) for k in FIELDS})
 
 
@@ -159,7 +231,8 @@ def plot(rows):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    rows = sorted((r for r in rows if int(r['parties']) == 3), key=lambda r: int(r['rows']))
+    rows = sorted((r for r in rows if int(r['parties']) == 3 and int(r.get('sec_param') or 30) ==
+                   max(int(q.get('sec_param') or 30) for q in rows)), key=lambda r: int(r['rows']))
     n = np.array([int(r['rows']) for r in rows])
     col = lambda key: np.array([float(r[key]) for r in rows])
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
@@ -192,16 +265,28 @@ def plot(rows):
 def driver(args):
     sizes = args.rows or [s for s in SIZES if s <= args.max_rows]
     rows = load_rows()
+    runs = _runs(args) if args.sec_params else [('', None, None)]
     for n in sizes:
-        row = run_size(n, args)
-        print(f"{n:>7} rows: fit {row['fit_s']:7.1f} s ({row['n_iter']} Newton steps), evaluate "
-              f"{row['evaluate_s']:6.1f} s, input {row['input_s']:5.1f} s; max |coef - sklearn| "
-              f"{row['max_coef_diff']:.1e}; accuracy {row['accuracy_mpc']:.4f} vs "
-              f"{row['accuracy_sklearn']:.4f}; load {row['load_avg_1min']:.1f}", flush=True)
-        rows = [r for r in rows if not (int(r['rows']) == n and int(r['parties']) == args.parties
-                                        and int(r['features']) == args.features)] + [row]
-        rows.sort(key=lambda r: (int(r['parties']), int(r['features']), int(r['rows'])))
-        save_rows(rows)
+        for label, script, k in runs:
+            row = run_size(n, args, k, script)
+            if label.startswith('base'):   # an earlier version, for comparison only: not saved
+                cpu = f", {row['fit_cpu_s']:.1f} s CPU" if 'fit_cpu_s' in row else ''
+                print(f"{n:>7} rows, {label}: fit {row['fit_s']:7.1f} s ({row['n_iter']} Newton "
+                      f"steps{cpu}), evaluate {row['evaluate_s']:6.1f} s; load "
+                      f"{row['load_avg_1min']:.1f}", flush=True)
+                continue
+            print(f"{n:>7} rows, -K {row['sec_param']}: fit {row['fit_s']:7.1f} s "
+                  f"({row['fit_cpu_s']:.1f} s CPU, {row['n_iter']} "
+                  f"Newton steps), evaluate {row['evaluate_s']:6.1f} s, input {row['input_s']:5.1f} s; "
+                  f"max |coef - sklearn| {row['max_coef_diff']:.1e}; accuracy "
+                  f"{row['accuracy_mpc']:.4f} vs {row['accuracy_sklearn']:.4f}; "
+                  f"load {row['load_avg_1min']:.1f}", flush=True)
+            key = (n, args.parties, args.features, row['sec_param'])
+            rows = [r for r in rows if (int(r['rows']), int(r['parties']), int(r['features']),
+                                        int(r.get('sec_param') or 30)) != key] + [row]
+            rows.sort(key=lambda r: (int(r['parties']), int(r['features']), int(r['rows']),
+                                     int(r.get('sec_param') or 30)))
+            save_rows(rows)
     print(f'wrote {os.path.relpath(CSV, ROOT)}')
     if not args.no_plot:
         plot([r for r in rows if int(r['features']) == args.features])
@@ -218,13 +303,25 @@ def main():
     ap.add_argument('--no-plot', action='store_true')
     ap.add_argument('--plot-only', action='store_true', help='redraw the PNG from the CSV')
     ap.add_argument('--primitives', type=int, metavar='N',
-                    help='instead: time single operations on N elements (run with -M3)')
-    args, _ = ap.parse_known_args()  # MPyC's own options (-M, -B, -I) pass through
+                    help='instead: time single operations on N elements (run with -M3, or '
+                         'with --sec-params to compare)')
+    ap.add_argument('--int-bits', type=lambda v: None if v.lower() == 'none' else int(v), default=1,
+                    help='public bound of the inputs given to the model (default 1; none: checked)')
+    ap.add_argument('--sec-params', type=int, nargs='+', metavar='K',
+                    help="MPyC's -K values to run side by side")
+    ap.add_argument('--repeats', type=int, default=3, help='runs per -K of --primitives (default 3)')
+    ap.add_argument('--baseline', metavar='DIR',
+                    help='with --sec-params: also run the checkout DIR (an earlier version) at the '
+                         'first -K, for comparison')
+    args, _ = ap.parse_known_args()  # MPyC's own options (-M, -B, -I, -K) pass through
     if args.plot_only:
         plot([r for r in load_rows() if int(r['features']) == args.features])
     elif any(a.startswith('-M') or a == '-I' for a in sys.argv[1:]):
         from mpyc.runtime import mpc
         mpc.run(primitives(args) if args.primitives else party(args))
+    elif args.primitives:
+        args.sec_params = args.sec_params or [30]
+        compare_primitives(args)
     else:
         driver(args)
 

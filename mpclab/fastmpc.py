@@ -19,25 +19,50 @@ and the degree-t result is ``(c - c mod 2**f) / 2**f - r_hi``.  So a fixed-point
 costs one round and no resharing, no random bits and no modular square roots.
 
 On top of these: `matmul_t` (``AᵀB`` with a long inner dimension, the local products done
-exactly on BLAS via 16-bit limbs) and `sigmoid` (products only, no comparisons; see below).
+exactly on BLAS via eight limbs of 16 to 22 bits, whatever the field size), `sigmoid`
+(products only, no comparisons; see below), and two range checks that open one bit each:
+`all_within` (every entry) and `norms_within` (every column's sum of squares, much cheaper).
 
 Measured with 3 local parties on 2 cores, 20000 elements of ``SecFxp(64, 32)`` (quiet
 machine; ``python experiments/bench_logistic.py --primitives 20000 -M3``): MPyC's ``a * b``
 0.36 ms per element, `mul` 0.0025–0.003 ms; MPyC's ``np_trunc(a, 8)`` 0.079 ms, `trunc`
 0.0018 ms; MPyC's ``a < b`` 0.89 ms; `sigmoid` 0.12 ms.  The remaining cost is Python-side
 big-integer work on the masks (PRF output to ints, multiplying by the PRSS coefficients),
-about 3 µs per element and party.
+about 3 µs per element and party.  At ``-K 42`` (140-bit field, 40 bits of hiding) the CPU
+time of these functions is the same within the noise (`mul` 0.0030 ms, `trunc` 0.0021 ms,
+`sigmoid` 0.13 ms, `matmul_t` unchanged), MPyC's own operations take 15-20% more
+(``--sec-params 30 42``, results/bench_logistic_primitives_k.txt).
 
 Everything here works on MPyC secure fixed-point arrays and returns them, so the functions
 mix freely with MPyC's own operations.  With ``--no-prss`` (no PRSS keys) the functions fall
 back to MPyC's operations.
+
+What an opening hides.  Every opening here is of ``c + r + o`` for shared values ``c`` with
+``|c| < 2**(L-1)`` (``L = l + f`` for ``SecFxp(l, f)``, 96 for ``SecFxp(64, 32)``), a public
+offset ``o`` and the PRSS mask ``r``: a sum of ``d = comb(m, t)`` components, each uniform on
+``[0, 2**b)`` with ``b = k + L - bitlength(d - 1)`` (``-K k``).  Any ``t`` parties together
+miss exactly one component, and ``c + o`` ranges over a window of width ``2**L``, so each
+opened value is within statistical distance ``2**L / 2**b`` of a value independent of ``c``:
+
+    bits of hiding per opened value = b - L = k - bitlength(d - 1) = k - ceil(log2 C(m, t))
+
+(28 with 3 parties at MPyC's default ``-K 30``; 40 at ``-K 42`` with 3 or 4 parties, ``-K 44``
+with 5, ``-K 46`` with 7).  Every such opening is recorded in `mpclab.security`'s ledger as
+``record('mpc', n_values, bits)`` (with more than one party), and the field must hold
+``c + o + r`` without wrapping: ``p > 2**(k + L + 1)``, as MPyC's fixed-point fields are.  The
+range ``|c| < 2**(L-1)`` is the caller's promise: for a product of two fixed-point values it
+means ``|a·b| < 2**(l - f - 1)`` (2**31), for a sum of products the same of the sum.  Before
+every opening the checks in `mpclab._hooks.opening_checks` (none in a deployment; the test
+suite's opens the unmasked values) are awaited with the shares of ``c``.
+
+Shares received from other parties are decoded with `mpclab.wire.loads` (plain data only),
+never with ``pickle.loads``.
 
 The functions rely on MPyC 0.11 internals (``mpc._prss_keys``, ``mpc._prss_uci``,
 ``thresha._f_S_i``), which is why the project pins ``mpyc==0.11``.
 """
 
 import math
-import pickle
 from asyncio import Future
 from hashlib import shake_128
 
@@ -46,8 +71,10 @@ from mpyc import asyncoro, thresha
 from mpyc.runtime import mpc
 from threadpoolctl import threadpool_limits
 
+from mpclab import _hooks, security, wire
+
 __all__ = ['available', 'trunc', 'mul', 'matmul', 'matmul_t', 'sigmoid', 'sigmoid_plain',
-           'SIGMOID_SHIFT']
+           'SIGMOID_SHIFT', 'SIGMOID_ZMAX', 'all_within', 'norms_within', 'hiding_bits']
 
 
 def available():
@@ -58,8 +85,9 @@ def available():
 def _ints(raw, n, size):
     """n little-endian Python ints (object array) of `size` bytes each from the bytes raw."""
     fb = int.from_bytes
-    x = np.empty(n, dtype=object)
-    x[:] = [fb(raw[j:j + size], 'little') for j in range(0, n * size, size)]
+    x = np.zeros(n, dtype=object)
+    if size:
+        x[:] = [fb(raw[j:j + size], 'little') for j in range(0, n * size, size)]
     return x
 
 
@@ -103,6 +131,14 @@ def _lagrange0(k):
     return [(-1)**(j - 1) * math.comb(k, j) for j in range(1, k + 1)]
 
 
+def _decode_shares(data, n):
+    """A peer's shares: a flat object array of n ints, decoded without running any code."""
+    x = wire.loads(data)
+    if not (isinstance(x, np.ndarray) and x.dtype == object and x.shape == (n,)):
+        raise wire.WireError(f'a peer sent {type(x).__name__} where {n} shares were expected')
+    return x
+
+
 @asyncoro.mpc_coro
 async def _open(field, x, threshold):
     """Open the shared values x (flat object array) of the given degree to all parties.
@@ -117,13 +153,13 @@ async def _open(field, x, threshold):
     i = mpc.pid
     senders = range(threshold + 1)
     if i in senders:
-        data = pickle.dumps(x)
+        data = wire.dumps(x)
         for j in range(m):
             if j != i:
                 mpc._send_message(j, data)
     shares = [mpc._receive_message(j) for j in senders if j != i]
     shares = await mpc.gather(shares)
-    shares = [pickle.loads(s) for s in shares]
+    shares = [_decode_shares(s, len(x)) for s in shares]
     if i in senders:
         shares.insert(i, x)
     y = 0
@@ -132,25 +168,48 @@ async def _open(field, x, threshold):
     return y % field.modulus
 
 
-async def _trunc_raw(field, c, f, L, degree2):
+def hiding_bits():
+    """Bits of statistical hiding of every masked opening here (see the module docstring)."""
+    return security.mask_bits(mpc.options.sec_param, len(mpc.parties), mpc.threshold)
+
+
+async def _checked(field, c, threshold, bound_bits, what):
+    """Await the test hooks' range checks of the shared values c (nothing in a deployment)."""
+    for check in _hooks.opening_checks:
+        await check(field, c, threshold, bound_bits, what)
+
+
+async def _trunc_raw(field, c, f, L, degree2, what='fastmpc'):
     """Shares of round((signed c) / 2**f), from shares c (flat object array, any ints).
 
     The shared values must satisfy |c| < 2**(L-1), and 0 <= f < L.
     If degree2, c holds shares of degree 2t (products); the result has degree t either way.
-    Returns a flat object array of field values.
+    With f = 0 this is an exact degree reduction.  Returns a flat object array of field values.
     """
     n = len(c)
     k = mpc.options.sec_param
     p = field.modulus
-    d = math.comb(len(mpc.parties), mpc.threshold)
+    m = len(mpc.parties)
+    if p.bit_length() < k + L + 2:
+        raise ValueError(f'a {p.bit_length()}-bit field is too small for masks of {k} bits '
+                         f'on {L}-bit values')
+    threshold = 2 * mpc.threshold if degree2 else mpc.threshold
+    if _hooks.opening_checks:
+        await _checked(field, c, threshold, L - 1, what)
+    d = math.comb(m, mpc.threshold)
     bits = k + L - (d - 1).bit_length()
     r, r_hi = _masks(field, n, bits, f, degree2)
-    # Centre the rounding error: the d components add (d-1)/2 ulp on average.
-    offset = (1 << (L - 1)) - ((d - 1) << f) // 2
+    # Centre the rounding error: the d components add (d-1)/2 ulp on average.  The offset
+    # is raised by a whole number M of units 2**f (taken off again below), so that c + offset
+    # stays non-negative for every |c| < 2**(L-1) and no masked value wraps modulo p.
+    delta = ((d - 1) << f) // 2 if f else 0
+    M = -(-delta >> f)
+    offset = (1 << (L - 1)) + (M << f) - delta
     masked = (c + r + offset) % p
-    threshold = 2 * mpc.threshold if degree2 else mpc.threshold
+    if m > 1:
+        security.record('mpc', n, k - (d - 1).bit_length())
     masked = await _open(field, masked, threshold)
-    return ((masked >> f) - r_hi - (1 << (L - 1 - f))) % p
+    return ((masked >> f) - r_hi - (1 << (L - 1 - f)) - M) % p
 
 
 def _rettype(a, b):
@@ -168,7 +227,7 @@ async def _trunc(a, f):
     await mpc.returnType((stype, False, a.shape))
     field, _, L = _dims(stype.sectype)
     a = await mpc.gather(a)
-    y = await _trunc_raw(field, a.value.reshape(-1), f, L, False)
+    y = await _trunc_raw(field, a.value.reshape(-1), f, L, False, 'fastmpc.trunc')
     return field.array(y.reshape(a.shape), check=False)
 
 
@@ -199,7 +258,7 @@ async def _mul(a, b, f):
     field, _, L = _dims(stype.sectype)
     a, b = await _gather_operands(a, b)
     c = np.broadcast_to(a.value * b.value, shape).reshape(-1)
-    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0)
+    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0, 'fastmpc.mul')
     return field.array(y.reshape(shape), check=False)
 
 
@@ -241,7 +300,7 @@ async def _matmul(A, B, f):
     field, _, L = _dims(stype.sectype)
     A, B = await mpc.gather(A, B)
     c = np.asarray(A.value @ B.value).reshape(-1)
-    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0)
+    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0, 'fastmpc.matmul')
     return field.array(y.reshape(shape), check=False)
 
 
@@ -272,12 +331,13 @@ def matmul(A, B, f=None):
 # range of u + v is tracked publicly, step by step, from the input range |y| <= _YMAX.  A
 # final quadratic plus one Newton step divides u by u + v.
 # Accuracy ~1e-7 (plus fixed-point rounding) for |z| <= _ZMAX; beyond _ZMAX the tracked
-# ranges no longer hold and the result is meaningless.  Cost: 38 products per element in 24
+# ranges no longer hold: the result is meaningless and the products leave their masks' range.  Cost: 38 products per element in 24
 # rounds, no comparisons.
 
 _K = 6                            # squarings
 _YMAX = 8.0                       # input range of the start pair, |y| <= _YMAX
 _ZMAX = _YMAX * 2**(_K + 1)       # = 1024, the supported range of z
+SIGMOID_ZMAX = _ZMAX              # sigmoid(z) needs |z| <= SIGMOID_ZMAX
 SIGMOID_SHIFT = _K + 1            # sigmoid(y, shifted=True) expects y = z / 2**SIGMOID_SHIFT
 _G = 24                           # fractional bits of the normalising coefficients
 
@@ -359,7 +419,7 @@ async def _sigmoid(y):
     degree2 = mpc.threshold > 0
 
     async def products(a, b, shift=f):
-        return await _trunc_raw(field, a * b, shift, L, degree2)
+        return await _trunc_raw(field, a * b, shift, L, degree2, 'fastmpc.sigmoid')
 
     def quadratic(c, x, x2):
         """Shares of c0 + c1 x + c2 x^2 with f + _G fractional bits (local)."""
@@ -391,8 +451,11 @@ async def _sigmoid(y):
 def sigmoid(z, shifted=False):
     """Secure logistic function 1 / (1 + exp(-z)) of a secure fixed-point array.
 
-    Absolute error about 1e-7 for |z| <= 1024 (meaningless beyond), using 38 secure products
-    per element in 24 rounds and no comparisons.  With shifted=True, z must hold
+    Absolute error about 1e-7 for |z| <= SIGMOID_ZMAX = 1024, using 38 secure products per
+    element in 24 rounds and no comparisons.  The range is the caller's promise: from about
+    |z| = 1050 the internal values outgrow their masks (the openings would leak, not only be
+    wrong).  `mpclab.models.logistic.SecureLogisticRegression` establishes it before every
+    call; the test suite's opening check catches any call that breaks it.  With shifted=True, z must hold
     ``z / 2**SIGMOID_SHIFT`` instead (e.g. from ``matmul(X, w, f=frac_length + SIGMOID_SHIFT)``),
     saving a round.
     """
@@ -422,38 +485,69 @@ def _sigmoid_mpyc(y):
 
 
 # --- Transposed products AᵀB with long inner dimension -------------------------------------
+#
+# Shares are ints below p, 128 bits at MPyC's default -K 30 and 140-146 bits at the -K that
+# gives 40 bits of hiding.  Each is split into Q = 8 unsigned limbs of w = ceil(bits / 8)
+# bits (16 to 22), held exactly in float64.  A product of two limbs is below 2**(2w), so a
+# sum of them over 2**(53 - 2w) rows is below 2**53 and every float64 product of a block of
+# rows is exact: blocks of 2**21 rows at 128 bits, 2**17 rows at 144 bits.  The number of
+# limbs, and so the BLAS work (Q**2 limb products per pair of entries), stays that of 16-bit
+# limbs at 128 bits: the wider field costs smaller blocks, not more limbs.
 
-def _limbs(v):
-    """Split ints in [0, 2**128) (object array (n, m)) into 16-bit limbs: float64 (n, 8m)."""
+_Q = 8             # limbs per share
+_W_MAX = 22        # widest limb: blocks of 2**9 rows; beyond, more limbs
+
+
+def _limb_layout(bits):
+    """(limbs, limb width, rows per exact block) for ints below 2**bits."""
+    q = max(_Q, -(-bits // _W_MAX))
+    w = max(16, -(-bits // q))
+    return q, w, 1 << (53 - 2 * w)
+
+
+def _limbs(v, q, w):
+    """Split ints in [0, 2**(q*w)) (object array (n, m)) into q limbs of w bits: float64 (n, q*m)."""
     n, m = v.shape
-    halves = ((v & (2**64 - 1)).astype(np.uint64), (v >> 64).astype(np.uint64))
-    mask = np.uint64(0xFFFF)
-    limbs = [(h >> np.uint64(16 * j)) & mask for h in halves for j in range(4)]
-    return np.stack(limbs, axis=-1).astype(np.float64).reshape(n, 8 * m)
+    nb = (q * w + 7) // 8 + 3   # room for the last limb's 4-byte window
+    raw = b''.join([x.to_bytes(nb, 'little') for x in v.flat])
+    u8 = np.frombuffer(raw, np.uint8).reshape(n * m, nb)
+    out = np.empty((n * m, q), dtype=np.float64)
+    mask = np.uint32((1 << w) - 1)
+    for j in range(q):
+        b0, shift = divmod(w * j, 8)
+        word = u8[:, b0].astype(np.uint32)
+        for t in range(1, (shift + w + 7) // 8):   # w <= 25: at most 4 bytes
+            word |= u8[:, b0 + t].astype(np.uint32) << np.uint32(8 * t)
+        out[:, j] = (word >> np.uint32(shift)) & mask
+    return out.reshape(n, q * m)
 
 
-def _int_matmul_t(A, B, block=2**20):
-    """Exact AᵀB for object arrays A (n, a), B (n, b) of ints in [0, 2**128), on BLAS.
+def _int_matmul_t(A, B, bits=None, block=None):
+    """Exact AᵀB for object arrays A (n, a), B (n, b) of ints in [0, 2**bits), on BLAS.
 
-    Every int is split into eight 16-bit limbs held in float64; a sum of limb products over
-    at most 2**20 rows stays below 2**52, so each float matrix product is exact.  Much faster
-    than numpy's object matmul when n is large.
+    bits defaults to the bit length of the largest entry; block (rows per float64 product,
+    default the largest exact one) may be given smaller.  Much faster than numpy's object
+    matmul when n is large.
     """
     n, a = A.shape
     b = B.shape[1]
-    P = np.zeros((8 * a, 8 * b), dtype=object)
+    if bits is None:
+        bits = max(int(max(A.flat, default=0)).bit_length(), int(max(B.flat, default=0)).bit_length(), 1)
+    q, w, rows = _limb_layout(bits)
+    block = min(block or rows, rows)
+    P = np.zeros((q * a, q * b), dtype=object)
     # One BLAS thread: the parties already share the cores, and OpenBLAS's spinning threads
     # slow a loaded machine down by orders of magnitude.
     with threadpool_limits(1):
         for i in range(0, n, block):
-            LA = _limbs(A[i:i + block])
-            LB = LA if B is A else _limbs(B[i:i + block])
+            LA = _limbs(A[i:i + block], q, w)
+            LB = LA if B is A else _limbs(B[i:i + block], q, w)
             P += (LA.T @ LB).astype(np.int64).astype(object)
-    P = P.reshape(a, 8, b, 8)
+    P = P.reshape(a, q, b, q)
     out = np.zeros((a, b), dtype=object)
-    for i in range(8):
-        for j in range(8):
-            out += P[:, i, :, j] << (16 * (i + j))
+    for i in range(q):
+        for j in range(q):
+            out += P[:, i, :, j] << (w * (i + j))
     return out
 
 
@@ -464,8 +558,9 @@ async def _matmul_t(A, B, f):
     await mpc.returnType((stype, False, shape))
     field, _, L = _dims(stype.sectype)
     A, B = await _gather_operands(A, B)
-    c = _int_matmul_t(A.value, B.value).reshape(-1) % field.modulus
-    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0)
+    bits = field.modulus.bit_length()
+    c = _int_matmul_t(A.value, B.value, bits).reshape(-1) % field.modulus
+    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0, 'fastmpc.matmul_t')
     return field.array(y.reshape(shape), check=False)
 
 
@@ -473,11 +568,131 @@ def matmul_t(A, B, f=None):
     """``A.T @ B`` for secure fixed-point arrays A (n, a) and B (n, b), one round.
 
     Meant for long inner dimensions (Gram matrices, gradients): the local products run on
-    BLAS.  With ``f > frac_length`` the result is divided by ``2**(f - frac_length)`` too.
+    BLAS, exactly, for fields of any size.  With ``f > frac_length`` the result is divided by
+    ``2**(f - frac_length)`` too.
     """
     if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
         raise ValueError(f'matmul_t() needs 2-D arrays with equal rows, not {A.shape}, {B.shape}')
     f = _shift(f, A)
-    if A.integral or B.integral or not available() or A.sectype.field.modulus.bit_length() > 128:
+    if A.integral or B.integral or not available():
         return _divided(A.T @ B, f)
     return _matmul_t(A, B, f)
+
+
+# --- Range check of every entry ------------------------------------------------------------
+
+def _public_randoms(seed, field, n):
+    """n field elements derived from a public seed (uniform modulo p up to 2**-64)."""
+    size = (field.modulus.bit_length() + 64 + 7) // 8
+    raw = shake_128(seed.to_bytes(size, 'little')).digest(n * size)
+    return _ints(raw, n, size) % field.modulus
+
+
+async def _is_zero_public(field, a):
+    """Public bool: the degree-t shared field element a is 0 (opens a*r, r secret uniform)."""
+    p = field.modulus
+    t = mpc.threshold
+    r, _ = _masks(field, 1, p.bit_length() + 64, 0, False)   # degree t, uniform modulo p
+    z, _ = _masks(field, 1, 0, 0, True)                         # degree 2t sharing of 0
+    b = await _open(field, (a * r + z) % p, 2 * t)
+    return int(b[0]) == 0
+
+
+@asyncoro.mpc_coro
+async def _all_within(a, e):
+    await mpc.returnType(Future)
+    stype = type(a)
+    field, f, L = _dims(stype.sectype)
+    p = field.modulus
+    t = mpc.threshold
+    d = math.comb(len(mpc.parties), t)
+    # u = round(a / 2**(e-2)) within one unit: the PRSS truncation is off by up to (d+1)/2
+    # units, so it keeps g more bits, with g such that (d+1)/2 < 2**g / 4, and MPyC's exact
+    # truncation (g random bits per entry: rounds to one of the two neighbours) drops them.
+    g = (2 * (d + 1) - 1).bit_length()
+    a = await mpc.gather(a)
+    x = a.value.reshape(-1)
+    v = await _trunc_raw(field, x, f + e - 2 - g, L, False, 'fastmpc.all_within')
+    v = stype(field.array(v, check=False), integral=False)
+    u = (await mpc.gather(mpc.np_trunc(v, f=g))).value
+    u2 = await _trunc_raw(field, u * u, 0, L, t > 0, 'fastmpc.all_within')
+    # u2 = u**2 exactly, below 2**(L-1) < p, so u2 (u2 - 1) = 0 iff |u| <= 1.  A random public
+    # combination of these is 0 with probability 1/p unless all of them are; its coefficients
+    # are drawn only now that the u2 are fixed.
+    seed, _ = _masks(field, 1, p.bit_length() + 64, 0, False)
+    seed = int((await _open(field, seed % p, t))[0])
+    rho = _public_randoms(seed, field, len(x))
+    s = int(rho @ (u2 * (u2 - 1) % p)) % p          # degree 2t
+    if t:
+        s = (await mpc._reshare([field(s)]))[0].value   # MPyC's degree reduction, no mask
+    return await _is_zero_public(field, s)
+
+
+async def all_within(a, e):
+    """True if every entry of the secure fixed-point array a has ``|a_i| < 2**e`` (coroutine).
+
+    Conversely it is True whenever every ``|a_i| <= 1.5·2**(e-3)``; in between, either.  Its
+    own openings stay in range for ``|a_i| < 2**(l - f - 1 + e)``, far beyond the type's range,
+    so it can check values about which nothing is known.  Cost per entry: two masked openings
+    of this module (``round(a / 2**(e-2-g))`` and a square, recorded in the ledger) and MPyC's
+    truncation of ``g = 2..7`` bits (``g`` random bits), so that ``u = round(a / 2**(e-2))`` is
+    off by less than one; then one zero test of ``Σ ρ_i u_i²(u_i² − 1)`` for public random
+    ``ρ`` drawn after the ``u_i`` are fixed (false True with probability 1/p).
+
+    What is opened: a uniformly random seed (independent of the data), and a value that is 0 if
+    the check passes and uniformly random otherwise: one bit, the result.  Without PRSS
+    (``--no-prss``) MPyC's comparisons are used instead (one opened bit too).
+    """
+    if e < 1:
+        raise ValueError(f'all_within() needs e >= 1, not {e}')
+    if not available():
+        big = mpc.np_less(2.0**(e - 2), mpc.np_concatenate((a.reshape(-1), -a.reshape(-1))))
+        return not await mpc.output(security.intended(mpc.np_any(big)))
+    return await _all_within(a, e)
+
+
+@asyncoro.mpc_coro
+async def _norms_within(a, bound):
+    await mpc.returnType(Future)
+    stype = type(a)
+    sectype = stype.sectype
+    field, f, L = _dims(sectype)
+    t = mpc.threshold
+    n, m = a.shape
+    d = math.comb(len(mpc.parties), t)
+    # u = round(a·2**h) with |u| < 2**(l-f-1+h): h as large as keeps Σu² below 2**(L-1).
+    h = min(f, (L - 1 - 2 * (sectype.bit_length - f - 1) - max(n - 1, 1).bit_length() - 1) // 2)
+    a = await mpc.gather(a)
+    u = await _trunc_raw(field, a.value.reshape(-1), f - h, L, False, 'fastmpc.norms_within')
+    u = u.reshape(n, m)
+    sums = await _trunc_raw(field, np.sum(u * u, axis=0), 0, L, t > 0, 'fastmpc.norms_within')
+    # Σa² <= 2**(1-2h)·(Σu² + n·D²) for the rounding error D = (d+1)/2 of u: so Σu² below
+    # T implies Σa² < bound.
+    D = (d + 2) // 2
+    T = math.floor(bound * 2.0**(2 * h - 1)) - n * D * D
+    if T <= 0:
+        return False
+    s = stype(field.array(sums, check=False), integral=False)
+    below = mpc.np_sgn(s - T * 2.0**-f, l=L, LT=True)
+    return bool(await mpc.output(security.intended(mpc.np_all(below))))
+
+
+async def norms_within(a, bound):
+    """True if every column j of the 2-D secure fixed-point array a has ``Σ_i a_ij² < bound``.
+
+    A coroutine; conservative by up to a factor of 2 (True whenever every column's sum of
+    squares is below about ``bound/2``).  Assumes only that the entries lie in the type's range,
+    ``|a_ij| < 2**(l-f-1)``.  Cost: one masked opening per entry (``round(a·2**h)``, recorded in
+    the ledger) and a few per column; then one comparison per column.
+
+    What is opened: one bit, the result.  Without PRSS (``--no-prss``) MPyC's products and
+    comparisons are used instead (one opened bit too).
+    """
+    if a.ndim != 2:
+        raise ValueError(f'norms_within() needs a 2-D array, not shape {a.shape}')
+    if not available():
+        scale = 2.0**-((a.sectype.bit_length - a.sectype.frac_length) // 2)
+        b = a * scale   # MPyC's products of the scaled copy stay in range
+        sums = (b * b).sum(axis=0)
+        return bool(await mpc.output(security.intended(mpc.np_all(sums < bound * scale * scale / 2))))
+    return await _norms_within(a, bound)

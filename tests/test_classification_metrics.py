@@ -98,3 +98,32 @@ def test_metrics_of_secret_predictions():
     out = reveal([m(sy, pred) for m, _ in LABEL_METRICS] + [cl.roc_auc_score(sy, sz)])
     want = [f(y, yp) for _, f in LABEL_METRICS] + [skm.roc_auc_score(y, z)]
     np.testing.assert_allclose(out, want, atol=1e-7)
+
+
+@pytest.mark.parametrize('y, both', [([0, 0, 0, 0], 0), ([1, 1, 1], 0), ([0, 1, 0], 1), ([1], 0),
+                                     ([1, 0], 1)])
+def test_both_classes(y, both):
+    """The bit to open before the AUC: with one class the AUC is undefined (sklearn raises)."""
+    y = np.array(y, dtype=float)
+    for integral in (False, True):
+        assert reveal(cl.both_classes(secret(y, integral))) == both
+    if not both:   # scikit-learn raises (older) or warns and returns nan (newer)
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            try:
+                assert np.isnan(skm.roc_auc_score(y, np.arange(len(y))))
+            except ValueError:
+                pass
+    with pytest.raises(TypeError):
+        cl.both_classes(y)
+
+
+def test_too_many_rows_for_counts():
+    from mpclab.bounds import FixedPointOverflowError
+
+    class Huge:   # a stand-in with the shape of 2**30 labels
+        shape = (2**30,)
+        sectype = secfxp
+    with pytest.raises(FixedPointOverflowError, match='rows overflow'):
+        cl._check_rows(Huge())

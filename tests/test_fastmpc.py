@@ -1,15 +1,18 @@
 """mpclab.fastmpc against numpy, in one process, and against MPyC's own operations with real
-separate parties (3, 4 and 5: degree-2t openings by all or by some parties, 3 or 10 PRSS
-components)."""
+separate parties (3, 4, 5 and 7: degree-2t openings by all or by some parties, 3 to 35 PRSS
+components), at MPyC's default -K 30 and at the -K that gives 40 bits of hiding."""
 
 import json
 import os
+import pickle
 
 import numpy as np
 import pytest
+from mpyc import finfields
 from mpyc.runtime import mpc
 
-from mpclab import fastmpc
+from mpclab import _hooks, fastmpc, security, wire
+from mpclab_testhooks import OpeningOutOfRange
 from partyrun import ROOT, run_local
 
 secfxp = mpc.SecFxp(64, 32)
@@ -66,13 +69,51 @@ def test_matmul_and_matmul_t():
     np.testing.assert_allclose(reveal(fastmpc.matmul_t(sA, sA, 32 + 8)), A.T @ A / 256, atol=1e-8)
 
 
-def test_int_matmul_t_is_exact():
-    rng = np.random.default_rng(4)
-    big = lambda *s: np.vectorize(int, otypes=[object])(rng.integers(0, 2**62, s)) * 2**66 \
-        + np.vectorize(int, otypes=[object])(rng.integers(0, 2**62, s))
-    A, B = big(1000, 5), big(1000, 3)
-    assert np.all(fastmpc._int_matmul_t(A, B, block=300) == A.T @ B)
-    assert np.all(fastmpc._int_matmul_t(A, A) == A.T @ A)
+def big_ints(rng, shape, bits):
+    """Object array of random ints below 2**bits, with every limb position exercised."""
+    words = [np.vectorize(int, otypes=[object])(rng.integers(0, 2**62, shape)) << (62 * i)
+             for i in range(-(-bits // 62))]
+    x = sum(words) % (1 << bits)
+    x.flat[0] = (1 << bits) - 1      # the largest value: every limb full
+    return x
+
+
+@pytest.mark.parametrize('bits', [128, 140, 144, 146, 176, 200])
+def test_int_matmul_t_is_exact(bits):
+    """Fields of 128 bits (-K 30) up to 146 (-K 46 and more): exact, as numpy's object matmul."""
+    rng = np.random.default_rng(bits)
+    A, B = big_ints(rng, (1000, 5), bits), big_ints(rng, (1000, 3), bits)
+    assert np.all(fastmpc._int_matmul_t(A, B, bits, block=300) == A.T @ B)
+    assert np.all(fastmpc._int_matmul_t(A, A, bits) == A.T @ A)
+    q, w, rows = fastmpc._limb_layout(bits)
+    assert q * w >= bits and rows * 4**w <= 2**53   # a block's float64 sums are exact
+
+
+def test_limb_layout_keeps_eight_limbs_up_to_176_bits():
+    for bits in (128, 140, 142, 144, 146, 176):
+        assert fastmpc._limb_layout(bits)[0] == 8
+    assert fastmpc._limb_layout(128) == (8, 16, 2**21)
+    assert fastmpc._limb_layout(144) == (8, 18, 2**17)
+
+
+def test_matmul_t_on_a_wide_field(monkeypatch):
+    """With -K 46 SecFxp(64, 32) has a 144-bit field: matmul_t stays on BLAS and exact."""
+    monkeypatch.setattr(mpc.options, 'sec_param', 46)
+    wide = mpc.SecFxp(64, 32, p=finfields.find_prime_root(64 + 32 + 46 + 2)[0])
+    assert wide.field.modulus.bit_length() == 144
+    called = []
+    monkeypatch.setattr(fastmpc, '_int_matmul_t', lambda *a, **k: called.append(1) or
+                        _int_matmul_t(*a, **k))
+    rng = np.random.default_rng(6)
+    A = rng.uniform(-1, 1, (500, 4))
+    sA = wide.array(A, integral=False)
+    got = np.asarray(mpc.run(mpc.output(fastmpc.matmul_t(sA, sA))), dtype=float)
+    assert called and np.abs(got - A.T @ A).max() < 1e-8
+    got = np.asarray(mpc.run(mpc.output(fastmpc.sigmoid(wide.array(A[:, 0] * 50, integral=False)))))
+    assert np.abs(got - exact_sigmoid(A[:, 0] * 50)).max() < 1e-6
+
+
+_int_matmul_t = fastmpc._int_matmul_t
 
 
 def test_integral_operands_use_mpyc_products():
@@ -119,6 +160,13 @@ def test_sigmoid_secure():
     assert np.abs(reveal(fastmpc.sigmoid(shifted, shifted=True)) - exact_sigmoid(z)).max() < 1e-5
 
 
+def test_sigmoid_beyond_its_domain_is_caught():
+    """Beyond |z| = 1024 the internal values outgrow their masks: the opening check says so."""
+    reveal(fastmpc.sigmoid(secret([1024.0, -1024.0])))
+    with pytest.raises(OpeningOutOfRange, match='fastmpc.sigmoid'):
+        reveal(fastmpc.sigmoid(secret([1100.0])))
+
+
 def test_sigmoid_keeps_shape():
     z = np.linspace(-5, 5, 12).reshape(3, 4)
     got = reveal(fastmpc.sigmoid(secret(z)))
@@ -126,15 +174,97 @@ def test_sigmoid_keeps_shape():
     np.testing.assert_allclose(got, exact_sigmoid(z), atol=1e-6)
 
 
+def test_out_of_range_product_is_caught():
+    """The test suite's opening check sees the unmasked product before it is masked."""
+    assert _hooks.opening_checks   # installed by conftest
+    a = secret([2.0**20, 1.0])
+    with pytest.raises(OpeningOutOfRange, match='fastmpc.mul'):
+        reveal(fastmpc.mul(a, a))   # 2**40 > 2**31: the mask would no longer hide it
+    reveal(fastmpc.mul(a * 2.0**-5, a * 2.0**-5))   # 2**30 is fine
+
+
+def test_hook_sees_shares_degree_and_bound(monkeypatch):
+    seen = []
+
+    async def check(field, shares, threshold, bound_bits, what):
+        seen.append((len(shares), threshold, bound_bits, what))
+    monkeypatch.setattr(_hooks, 'opening_checks', [check])
+    a = secret(np.ones(7))
+    reveal(fastmpc.trunc(a, 3))
+    reveal(fastmpc.matmul_t(a.reshape(7, 1), a.reshape(7, 1)))
+    assert seen == [(7, 0, 95, 'fastmpc.trunc'), (1, 0, 95, 'fastmpc.matmul_t')]
+
+
+def test_truncation_is_exact_at_the_edge_of_its_range():
+    """|c| just below 2**95 (a product near 2**31): no masked value wraps modulo p."""
+    a = secret([2.0**15.49, -(2.0**15.49)])
+    got = reveal(fastmpc.mul(a, secret([2.0**15.49, 2.0**15.49])))
+    np.testing.assert_allclose(got, [2.0**30.98, -(2.0**30.98)], rtol=1e-12)
+
+
+class Evil:
+    def __reduce__(self):
+        return os.system, ('echo pwned > /dev/null',)
+
+
+def test_received_shares_are_decoded_as_plain_data_only():
+    shares = np.array([3, 2**140, 5], dtype=object)
+    assert np.all(fastmpc._decode_shares(wire.dumps(shares), 3) == shares)
+    for bad in (pickle.dumps(Evil()), pickle.dumps(np.array([Evil()], dtype=object))):
+        with pytest.raises(wire.WireError, match='os.system|posix.system|refused'):
+            fastmpc._decode_shares(bad, 1)
+    with pytest.raises(wire.WireError):
+        fastmpc._decode_shares(wire.dumps([1, 2, 3]), 3)   # not a share array
+    with pytest.raises(wire.WireError):
+        fastmpc._decode_shares(wire.dumps(shares), 4)      # wrong length
+    source = open(fastmpc.__file__).read()
+    assert 'pickle' not in source.replace('pickle.loads', '').replace('``pickle', '')
+
+
+def test_all_within():
+    async def check(values, e):
+        return await fastmpc.all_within(secret(values), e)
+    for values, e in [([0.0, 1.0, -1.0, 0.5], 3), ([2.0**30, -5.0], 33), (np.full((3, 2), 96.0), 9)]:
+        assert mpc.run(check(values, e))
+    for values, e in [([0.0, 8.0], 3), ([2.0**30, -5.0], 10), ([1e-9, -4096.0], 12)]:
+        assert not mpc.run(check(values, e))
+    with pytest.raises(ValueError):
+        mpc.run(check([1.0], 0))
+
+
+def test_norms_within():
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, (500, 3)) * [1, 100, 1000]     # column sums of squares up to 2**27.3
+    assert mpc.run(fastmpc.norms_within(secret(X), 2.0**29))
+    assert not mpc.run(fastmpc.norms_within(secret(X), 2.0**27))
+    assert not mpc.run(fastmpc.norms_within(secret(np.full((4, 2), 2.0**30)), 2.0**31))
+    with pytest.raises(ValueError):
+        mpc.run(fastmpc.norms_within(secret(np.ones(3)), 1.0))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('parties', [3, 4, 5])
-def test_separate_parties_agree_with_mpyc(parties):
-    out = run_local(PARTY, ['--seed', str(parties)], parties, timeout=120)
+@pytest.mark.parametrize('parties, K', [(3, 30), (3, 42), (4, 42), (5, 44), (7, 46)])
+def test_separate_parties_agree_with_mpyc(parties, K):
+    out = run_local(PARTY, ['--seed', str(parties), '-K', str(K)], parties, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res['parties'] == parties
+    # Every masked opening is in the ledger, with k - ceil(log2 C(m, t)) bits of hiding.
+    assert res['mpc_openings'] == res['expected_openings']
+    assert res['mpc_mask_bits'] == security.mask_bits(K, parties, (parties - 1) // 2)
+    assert res['mpc_mask_bits'] >= (40 if K > 30 else 24)
+    assert res['field_bits'] == 96 + K + 2 and res['within'] == [True, False]
+    assert res['norms'] == [True, False]
     for name, diff in res['vs_mpyc'].items():
         assert diff <= 4 * ULP * (1 + parties), name   # both round probabilistically
     for name, diff in res['vs_exact'].items():
         assert diff < (1e-6 if name == 'sigmoid' else 1e-7), name
     assert abs(res['mean_error_mul']) < 1e-9
+
+
+@pytest.mark.slow
+def test_out_of_range_product_is_caught_with_separate_parties():
+    out = run_local(PARTY, ['--overflow'], 3, timeout=120)
+    assert out.returncode != 0
+    log = out.stdout + out.stderr   # MPyC logs the failed coroutine to stdout
+    assert 'OpeningOutOfRange: fastmpc.mul' in log

@@ -9,8 +9,9 @@ import pytest
 from mpyc.runtime import mpc
 from sklearn.linear_model import Lasso
 
+from mpclab import _hooks, bounds, fastmpc
 from mpclab.models import lasso as L
-from mpclab.models.lasso import FixedPointOverflowError, SecureLasso
+from mpclab.models.lasso import FixedPointOverflowError, LassoPlan, SecureLasso
 from partyrun import ROOT, run_local
 
 secfxp = mpc.SecFxp(64, 32)
@@ -113,13 +114,13 @@ def test_medical_costs(scaling):
         y = (y - y.min()) / np.ptp(y)
         alpha = 0.001
     sk = reference(X, y, alpha)
-    _, coef, intercept = fit(X, y, alpha=alpha, tol=1e-6)
+    _, coef, intercept = fit(X, y, alpha=alpha, tol=1e-6, int_bits=1 if scaling == 'unit' else 7)
     assert_close(coef, intercept, sk)
 
 
 def count_openings(monkeypatch):
-    """Record what the lasso module opens (MPyC's own masked openings inside a protocol
-    are not counted: they reveal nothing)."""
+    """Record how many values the lasso module opens on purpose (MPyC's own masked openings
+    inside a protocol are not counted: they reveal nothing)."""
     calls = []
 
     class Runtime:
@@ -127,31 +128,50 @@ def count_openings(monkeypatch):
             return getattr(mpc, name)
 
         def output(self, x, *args, **kwargs):
-            calls.append(getattr(x, 'shape', ()))
+            calls.append(len(x) if isinstance(x, list) else 1)
             return mpc.output(x, *args, **kwargs)
     monkeypatch.setattr(L, 'mpc', Runtime())
+    monkeypatch.setattr(bounds, 'mpc', Runtime())
     return calls
 
 
-def test_fixed_iterations_open_nothing(monkeypatch):
+def test_fixed_iterations_open_only_range_bits(monkeypatch):
+    """Nothing about convergence: one range bit per iteration (1 in every run that ends)."""
     X, y = sparse_data(300, 6, 8)
     sk = reference(X, y, 0.1)
     calls = count_openings(monkeypatch)
 
     async def go():
-        return await SecureLasso(0.1, fixed_iterations=60, check_range=False).fit(secret(X), secret(y))
+        return await SecureLasso(0.1, fixed_iterations=60, int_bits=5).fit(secret(X), secret(y))
     model = mpc.run(go())
-    assert calls == [] and model.n_iter_ == 60
+    assert calls == [1] * 60 and model.n_iter_ == 60
     monkeypatch.undo()
     coef, intercept = mpc.run(model.reveal())
     assert_close(coef, intercept, sk)
 
 
 def test_adaptive_mode_opens_one_bit_per_iteration(monkeypatch):
+    """Per iteration a range bit and the previous iteration's convergence bit, together."""
     X, y = sparse_data(300, 6, 9)
     calls = count_openings(monkeypatch)
+    model = mpc.run(SecureLasso(0.1, int_bits=5).fit(secret(X), secret(y)))
+    assert calls == [1] + [2] * model.n_iter_   # the iteration after the last is computed too
+    assert not model.plan_.check_inputs and not model.plan_.check_gram
+
+
+def test_without_int_bits_the_inputs_and_the_gram_are_checked(monkeypatch):
+    X, y = sparse_data(300, 6, 9)
+    calls = count_openings(monkeypatch)
+    checked = []
+    within = fastmpc.norms_within
+
+    async def norms_within(a, bound):
+        checked.append((a.shape, bound))
+        return await within(a, bound)
+    monkeypatch.setattr(fastmpc, 'norms_within', norms_within)
     model = mpc.run(SecureLasso(0.1).fit(secret(X), secret(y)))
-    assert calls == [()] * (model.n_iter_ + 2)   # plus the two range checks
+    assert checked == [((300, 7), model.plan_.square_sums)] and 2**30.9 < checked[0][1] < 2**31
+    assert model.plan_.check_gram and calls == [1, 1] + [2] * model.n_iter_
 
 
 def test_predict_and_score_stay_secret():
@@ -179,13 +199,73 @@ def test_gram_overflow_raises():
         fit(X, y * 1e4, alpha=0.1)   # e.g. medical charges in dollars
 
 
-def test_coefficient_range_check():
-    values = np.array([0.0, -3.5, 2.0**23, -(2.0**23), 2.0**25, -(2.0**40), 2.0**50])
-    async def go(a):
-        return await mpc.output(L._bounded(secret(a), 2.0**24))
-    assert mpc.run(go(values[:4])) == 1
-    for v in values[4:]:
-        assert mpc.run(go(np.append(values[:4], v))) == 0
+class Openings:
+    """The opening check's view: every masked opening, with the bit length of its largest
+    |value| (the check itself still runs after this one)."""
+
+    def __init__(self, monkeypatch):
+        self.seen = []
+
+        async def record(field, shares, threshold, bound_bits, what):
+            values = await fastmpc._open(field, np.asarray(shares, dtype=object).reshape(-1), threshold)
+            p = field.modulus
+            worst = max((min(int(v), p - int(v)) for v in values), default=0)
+            self.seen.append((what, worst.bit_length()))
+        monkeypatch.setattr(_hooks, 'opening_checks', [record] + list(_hooks.opening_checks))
+
+
+def unscaled_case(seed=0, n=64):
+    """The issue's case: unscaled inputs inside the documented range, |x| about 2**14."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2**14, 2**14, (n, 3))
+    return X, X @ np.array([1.0, -2.0, 0.0]) + rng.normal(size=n)
+
+
+def test_unscaled_inputs_refused_before_anything_is_opened(monkeypatch):
+    """With the format's int_bits 16 the public bound refuses before computing anything
+    (before: masked Gram entries up to 2**100 and trace moments up to 2**110 were opened)."""
+    openings = Openings(monkeypatch)
+    X, y = unscaled_case()
+    with pytest.raises(FixedPointOverflowError) as info:
+        fit(X, y, alpha=0.1, int_bits=16)
+    assert openings.seen == []
+    assert "the inputs' range 2**16 and 64 rows overflow SecFxp(64, 32)" in str(info.value)
+    assert 'scale the data to [0, 1]' in str(info.value)
+
+
+def test_unscaled_inputs_without_int_bits_fail_the_input_check(monkeypatch):
+    """Without a public bound the one opened bit of the input check stops the fit; its own
+    openings are all in range (the opening check raises otherwise)."""
+    openings = Openings(monkeypatch)
+    X, y = unscaled_case()
+    with pytest.raises(FixedPointOverflowError, match='the columns are too large'):
+        fit(X, y, alpha=0.1)
+    assert openings.seen and {what for what, _ in openings.seen} == {'fastmpc.norms_within'}
+    assert max(bits for _, bits in openings.seen) < 95
+
+
+def test_large_coefficients_stop_the_iterations_in_range():
+    """Tiny feature spreads need coefficients of 1e4 and more: the per-iteration range bit
+    stops FISTA before the next Gram product (the opening check sees nothing out of range)."""
+    rng = np.random.default_rng(12)
+    X = rng.uniform(0, 1e-4, (400, 3))
+    y = X @ np.array([3e4, -3e4, 2e4]) + 0.5 + rng.normal(0, 0.01, 400)
+    assert np.abs(reference(X, y, 1e-8).coef_).sum() > 2**14
+    with pytest.raises(FixedPointOverflowError, match='coefficients could exceed 16384 in L1 norm'):
+        fit(X, y, alpha=1e-8, int_bits=1)
+
+
+def test_plan():
+    plan = LassoPlan(1338, 8, secfxp, int_bits=1, alpha=0.001)   # the bundled data, in [0, 1]
+    assert not plan.check_inputs and not plan.check_gram and plan.iterate_bound == 2**14
+    plan = LassoPlan(1338, 8, secfxp, int_bits=7, alpha=0.1)     # raw medical costs
+    assert plan.check_gram and plan.gamma == L.GRAM_CHECK and 600 < plan.iterate_bound < 700
+    plan = LassoPlan(5000, 30, secfxp, alpha=0.1)
+    assert plan.check_inputs and 9.3 < plan.input_bits < 9.4   # root mean squares below 2**9.35
+    with pytest.raises(FixedPointOverflowError, match=r"2\*\*16 and 5000 rows"):
+        LassoPlan(5000, 30, secfxp, int_bits=16)
+    with pytest.raises(FixedPointOverflowError, match='wider secure type'):
+        LassoPlan(2**33, 3, secfxp)
 
 
 def test_gram_is_correct_for_large_negative_entries():
@@ -220,10 +300,10 @@ def test_step_size_is_safe_and_tight(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('parties', [3, 4])
-def test_separate_parties(parties):
-    r = run_local(PARTY, ['--rows', '300', '--features', '6', '--seed', '13', '--alpha', '0.1'],
-                  parties, timeout=120)
+@pytest.mark.parametrize('parties, K', [(3, 30), (4, 42)])
+def test_separate_parties(parties, K):
+    r = run_local(PARTY, ['--rows', '300', '--features', '6', '--seed', '13', '--alpha', '0.1',
+                          '-K', str(K)], parties, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got['parties'] == parties

@@ -18,7 +18,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from mpclab.models.logistic import SecureLogisticRegression
+from mpclab import bounds, fastmpc
+from mpclab.models import logistic as LR
+from mpclab.models.logistic import (FixedPointOverflowError, LogisticPlan, SecureLogisticRegression,
+                                    SingleClassError)
 from partyrun import ROOT, run_local
 
 secfxp = mpc.SecFxp(64, 32)
@@ -169,13 +172,103 @@ def test_integral_inputs():
     X = np.round(X * 8)   # small integers: MPyC marks such arrays integral
 
     async def go(integral):
-        model = await SecureLogisticRegression(fit_intercept=False).fit(
+        model = await SecureLogisticRegression(fit_intercept=False, int_bits=4).fit(
             secfxp.array(X, integral=integral), secfxp.array(y, integral=integral))
         return await model.reveal()
     sk = reference(X, y, 1.0, fit_intercept=False)
     for integral in (True, False):
         coef, _ = mpc.run(go(integral))
         np.testing.assert_allclose(coef, sk.coef_, atol=5e-3)
+
+
+def issue_case(n=300, d=3, seed=0):
+    """The issue's case: 300 rows, x uniform in [0, 1000], unscaled."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1000, (n, d))
+    w = rng.normal(0, 0.01, d)
+    p = 1 / (1 + np.exp(-(X - X.mean(axis=0)) @ w))
+    return X, (rng.uniform(size=n) < p).astype(float)
+
+
+def test_unscaled_inputs_end_in_a_clear_error_or_sklearns_model():
+    """Before: exit 0 with a coefficient of -5.1e18 and negative confusion counts."""
+    X, y = issue_case()
+    with pytest.raises(FixedPointOverflowError, match='some inputs are too large.*scale the data'):
+        fit(X, y, C=1e4)                               # no public bound: the input check fails
+    with pytest.raises(FixedPointOverflowError, match=r"C=10000, the inputs' range 2\*\*10 and "
+                                                      r"300 rows overflow SecFxp\(64, 32\).*lower C"):
+        fit(X, y, C=1e4, int_bits=10)                  # refused before computing anything
+    model, coef, intercept = fit(X, y, C=1.0, int_bits=10)
+    assert_close(coef, intercept, reference(X, y, 1.0))
+
+
+def test_sigmoid_domain_is_checked_before_every_pass():
+    """Separable data and a large C drive |z| beyond 1024: the range bit stops the fit before
+    a sigmoid would leave its domain (the opening check sees nothing out of range)."""
+    rng = np.random.default_rng(20)
+    X = rng.uniform(0, 1, (200, 2))
+    y = (X[:, 0] > 0.5).astype(float)
+    with pytest.raises(FixedPointOverflowError, match='decision values could leave'):
+        fit(X, y, C=2e4, int_bits=3, tol=None, max_iter=25)   # 8·||w||₁ + |b| grows past 1024
+
+
+@pytest.mark.parametrize('label', [0.0, 1.0])
+def test_one_class_labels_stop_before_newton(monkeypatch, label):
+    X, _ = random_data(100, 3, 21)
+    steps = []
+    monkeypatch.setattr(LR, 'inv_spd', lambda H: steps.append(1))
+    with pytest.raises(SingleClassError, match='one class only'):
+        fit(X, np.full(100, label), int_bits=1)
+    assert steps == []
+
+
+def count_openings(monkeypatch):
+    """Values opened on purpose by the logistic module and its range checks."""
+    calls = []
+
+    class Runtime:
+        def __getattr__(self, name):
+            return getattr(mpc, name)
+
+        def output(self, x, *args, **kwargs):
+            calls.append(getattr(x, 'size', 1))
+            return mpc.output(x, *args, **kwargs)
+    monkeypatch.setattr(LR, 'mpc', Runtime())
+    monkeypatch.setattr(bounds, 'mpc', Runtime())
+    return calls
+
+
+def test_opened_bits(monkeypatch):
+    """One classes bit, then per Newton step a range bit for its w and a convergence bit."""
+    X, y = random_data(300, 4, 0)
+    calls = count_openings(monkeypatch)
+    model = mpc.run(SecureLogisticRegression(int_bits=1).fit(secret(X), secret(y)))
+    # classes, range of w1, then per later step: convergence (and the final step's range)
+    assert len(calls) == 1 + 1 + 2 * (model.n_iter_ - 1)
+    assert not model.plan_.check_inputs
+
+
+def test_without_int_bits_the_inputs_are_checked(monkeypatch):
+    X, y = random_data(300, 4, 0)
+    checked = []
+    within = fastmpc.all_within
+
+    async def all_within(a, e):
+        checked.append((a.shape, e))
+        return await within(a, e)
+    monkeypatch.setattr(fastmpc, 'all_within', all_within)
+    model, coef, intercept = fit(X, y)
+    assert checked == [((300, 5), 3)]
+    assert_close(coef, intercept, reference(X, y, 1.0))
+
+
+def test_plan():
+    plan = LogisticPlan(299, 12, secfxp, C=100.0, int_bits=1)     # the heart data in [0, 1]
+    assert plan.mu < 1e-6 and plan.inverse_bound * plan.mu == 1   # mu: tiny next to H's ~0.2
+    plan = LogisticPlan(100_000, 10, secfxp, C=1.0, int_bits=1)
+    assert plan.mu <= plan.lam
+    with pytest.raises(FixedPointOverflowError, match='Gram matrix'):
+        LogisticPlan(300, 3, secfxp, int_bits=16)
 
 
 def run_party(parties, args, timeout):
@@ -204,10 +297,10 @@ def test_separate_parties_heart():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('parties', [4, 5])
-def test_separate_parties_random(parties):
-    res = run_party(parties, ['--data', 'random', '--rows', '200', '--features', '4', '--seed', '3'],
-                    timeout=180)
+@pytest.mark.parametrize('parties, K', [(4, 42), (5, 44)])
+def test_separate_parties_random(parties, K):
+    res = run_party(parties, ['--data', 'random', '--rows', '200', '--features', '4', '--seed', '3',
+                              '-K', str(K)], timeout=180)
     rng = np.random.default_rng(3)   # as in tests/programs/logistic_party.py
     X = rng.uniform(0, 1, (200, 4))
     w = rng.normal(0, 3, 4)

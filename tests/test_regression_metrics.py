@@ -5,7 +5,8 @@ import pytest
 from mpyc.runtime import mpc
 from sklearn import metrics
 
-from mpclab.metrics.regression import lasso_objective, mean_absolute_error, mean_squared_error, r2_score
+from mpclab.metrics.regression import (checked_bound, lasso_objective, mean_absolute_error,
+                                       mean_squared_error, r2_score)
 
 secfxp = mpc.SecFxp(64, 32)
 CASES = [(mean_squared_error, metrics.mean_squared_error),
@@ -51,3 +52,38 @@ def test_lasso_objective(seed):
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         mean_squared_error(secret(np.zeros(5)), secret(np.zeros(4)))
+
+
+@pytest.mark.parametrize('ours, theirs', CASES, ids=[c[0].__name__ for c in CASES])
+def test_bound_scales_large_values_into_range(ours, theirs):
+    """Targets up to 2**13 (e.g. costs in dollars / 8): with their public bound the sums of
+    squares are scaled before they are formed (without it they would reach 2**34 here and the
+    opening check would stop the test)."""
+    rng = np.random.default_rng(5)
+    y = rng.uniform(0, 2**13, 300)
+    pred = y + rng.normal(0, 500, 300)
+    got = opened(ours(secret(y), secret(pred), bound=2**13.5))
+    # r2 divides by a sum of squares near 2**20 here, whose reciprocal keeps ~12 bits
+    assert got == pytest.approx(theirs(y, pred), rel=1e-5, abs=1e-4 if ours is r2_score else 0)
+
+
+def test_bound_too_large_for_a_mean_squared_error():
+    from mpclab.bounds import FixedPointOverflowError
+    with pytest.raises(FixedPointOverflowError, match='mean squared error'):
+        mean_squared_error(secret(np.zeros(3)), secret(np.zeros(3)), bound=2**15)
+    assert opened(mean_squared_error(secret(np.ones(3)), np.zeros(3), bound=2**14)) == \
+        pytest.approx(1, abs=1e-8)
+
+
+def test_checked_bound():
+    """A public bound for secret predictions: one opened bit, then the metrics scale safely."""
+    rng = np.random.default_rng(6)
+    y = rng.uniform(0, 3000, 500)
+    pred = y + rng.normal(0, 50, 500)
+    bound = mpc.run(checked_bound(secret(y), secret(pred)))
+    assert bound == 2**14
+    assert opened(mean_squared_error(secret(y), secret(pred), bound=bound)) == \
+        pytest.approx(metrics.mean_squared_error(y, pred), rel=1e-6)
+    assert mpc.run(checked_bound(secret(y), pred)) == 2**14
+    assert mpc.run(checked_bound(secret(y * 100), secret(pred))) is None
+    assert mpc.run(checked_bound(secret(y), pred * 100)) is None

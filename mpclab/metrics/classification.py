@@ -10,6 +10,16 @@ sums, ``P = Σy``, ``P̂ = Σŷ`` and ``TP = y·ŷ`` (one secure dot product), a
 ratio of counts (one secure division).  As scikit-learn does by default (zero_division="warn"),
 a ratio with a zero denominator is 0.
 
+Ranges: the labels are 0/1 (the model's predictions are; a target column is checked by its
+owner), so every count is at most n, and n must stay below 2**(l - f - 2) (2**30 for
+``SecFxp(64, 32)``; checked publicly).  Scores for `roc_auc_score` must satisfy
+``|s| < 2**(l - f - 3)`` (decision values of a fitted `SecureLogisticRegression` stay within
+±1024, probabilities within [0, 1]).
+
+Undefined metrics: with one class only in ``y_true`` the ROC AUC is undefined (scikit-learn
+raises).  `both_classes` gives the secure bit that tells: open it first, and report the AUC as
+undefined (null) if it is 0, without opening the AUC.
+
 `roc_auc_score` compares scores, counting ties as one half like scikit-learn, in one of two
 exact ways: ``method='pairs'`` compares all n(n−1)/2 pairs in one batch (few rounds; fine up to
 a few hundred rows), ``method='sort'`` sorts twice with Batcher's network, about n·log²(n)/2
@@ -21,7 +31,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 __all__ = ['accuracy_score', 'precision_score', 'recall_score', 'f1_score', 'confusion_matrix',
-           'roc_auc_score']
+           'roc_auc_score', 'both_classes']
 
 
 def _pair(y_true, y_pred):
@@ -39,7 +49,31 @@ def _pair(y_true, y_pred):
     y_true, y_pred = conv(y_true), conv(y_pred)
     if y_true.shape != y_pred.shape or len(y_true.shape) != 1:
         raise ValueError(f'expected two 1-D arrays of equal length, got {y_true.shape} and {y_pred.shape}')
+    _check_rows(y_true)
     return y_true, y_pred
+
+
+def _check_rows(y):
+    """Counts up to n must fit the type with room to spare (products of counts are scaled)."""
+    sectype = y.sectype
+    if y.shape[0] >= 2**(sectype.bit_length - sectype.frac_length - 2):
+        from mpclab.bounds import FixedPointOverflowError, type_name
+        raise FixedPointOverflowError(f'{y.shape[0]} rows overflow {type_name(sectype)} in counts: '
+                                      f'use a wider secure type')
+
+
+def both_classes(y_true):
+    """Secure bit: the 0/1 labels y_true hold both classes (0 < Σy < n); two comparisons.
+
+    Open it before `roc_auc_score` (or any metric that needs both classes): with one class the
+    AUC is undefined, and should be reported so (e.g. null with a warning) instead of opened.
+    """
+    if not isinstance(y_true, mpc.SecureArray) or len(y_true.shape) != 1:
+        raise TypeError('both_classes() expects a 1-D secure array')
+    _check_rows(y_true)
+    n = y_true.shape[0]
+    total = y_true.sum()
+    return mpc.lt(0.5, total) * mpc.lt(total, n - 0.5)
 
 
 def _counts(y_true, y_pred):
@@ -139,8 +173,11 @@ def roc_auc_score(y_true, y_score, *, method='auto'):
     """Secure area under the ROC curve of scores y_score for 0/1 labels y_true.
 
     Equals the Mann–Whitney statistic U/(P·N) with ties counted one half, as in scikit-learn.
-    ``method`` is 'pairs', 'sort' or 'auto' ('pairs' up to 128 rows).  With only one class
-    present scikit-learn raises an error; here the result is then meaningless (0.5 or 0).
+    ``method`` is 'pairs', 'sort' or 'auto' ('pairs' up to 128 rows).
+
+    With only one class in y_true the AUC is undefined (scikit-learn raises an error) and the
+    secure result is meaningless (0.5 or 0): open ``both_classes(y_true)`` first and report
+    the AUC as undefined if it is 0.  Scores must satisfy ``|s| < 2**(l - f - 3)``.
     """
     y, s = _pair(y_true, y_score)
     n = y.shape[0]

@@ -1,16 +1,40 @@
 """Regression metrics in MPC, named as in sklearn.metrics.
 
 Each function takes 1-D secure fixed-point arrays (a public numpy array is accepted for one of
-the two) and returns a secure number; nothing is opened.  Sums of squares are formed by one
-dot product each (one truncation), so ``Σ (y − y_pred)²`` and ``Σ (y − mean(y))²`` must stay
-below 2**31 for ``SecFxp(64, 32)``: scale y if needed.  Absolute values cost one secure
+the two) and returns a secure number; nothing is opened.  Absolute values cost one secure
 comparison per element.
+
+Ranges.  A sum of squares is formed by one dot product (one truncation, whose input must stay
+below 2**(l - f - 1), 2**31 for ``SecFxp(64, 32)``).  Give ``bound``, a public bound on
+``|y_true|`` and ``|y_pred|`` (``2**int_bits`` of the input format bounds a target; for secret
+predictions use `checked_bound` below): the differences are then scaled by a public power of
+two before they are squared, just enough that the sums stay in range for n rows, and a bound
+that no scaling can accommodate (``(2·bound)**2 >= 2**(l - f - 1)``: the mean squared error
+itself might not fit) raises `mpclab.bounds.FixedPointOverflowError` before anything is
+computed.
+Without ``bound`` nothing is scaled and the caller promises ``n·max(y_true − y_pred)² < 2**31``
+and ``n·max(y_true − mean)² < 2**31`` (true for data scaled to [0, 1] up to 2**29 rows).
+
+When no public bound is known (a model's predictions are secret), `checked_bound` establishes
+one, ``2**14``, securely at a small cost (one opened bit; `mpclab.fastmpc.all_within`):
+
+    bound = await checked_bound(y_true, y_pred)      # None if some value is too large
+    mse = mean_squared_error(y_true, y_pred, bound=bound)
 """
+
+import math
 
 import numpy as np
 from mpyc.runtime import mpc
 
-__all__ = ['mean_squared_error', 'mean_absolute_error', 'r2_score', 'lasso_objective']
+from mpclab import fastmpc
+from mpclab.bounds import MARGIN, FixedPointOverflowError, limit, type_name
+
+__all__ = ['mean_squared_error', 'mean_absolute_error', 'r2_score', 'lasso_objective',
+           'checked_bound', 'CHECKED_BITS']
+
+#: `checked_bound` establishes |y| < 2**CHECKED_BITS (passes for |y| <= 3072).
+CHECKED_BITS = 14
 
 
 def _residual(y_true, y_pred):
@@ -19,30 +43,70 @@ def _residual(y_true, y_pred):
     return y_true - y_pred
 
 
-def mean_squared_error(y_true, y_pred):
+def _shift(x, bound):
+    """k such that n values below 2·bound, divided by 2**k, have a sum of squares in range."""
+    if bound is None:
+        return 0
+    lim = limit(x.sectype) / (1 + MARGIN)
+    n = x.shape[0]
+    if (2 * bound)**2 >= lim:
+        raise FixedPointOverflowError(f'values up to {bound:g} overflow {type_name(x.sectype)} in '
+                                      f'a mean squared error: scale the data')
+    return max(0, math.ceil(math.log2(n * (2 * bound)**2 / lim) / 2))
+
+
+def _scaled(x, k):
+    if not k:
+        return x
+    return x * 2.0**-k if isinstance(x, np.ndarray) else fastmpc.trunc(x, k)
+
+
+def mean_squared_error(y_true, y_pred, *, bound=None):
     """Secure (1/n)·Σ (y_true − y_pred)²."""
     e = _residual(y_true, y_pred)
-    return (e @ e) * (1 / e.shape[0])
+    k = _shift(e, bound)
+    e = _scaled(e, k)
+    return (e @ e) * (4**k / e.shape[0])
 
 
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true, y_pred, *, bound=None):
     """Secure (1/n)·Σ |y_true − y_pred| (n secure comparisons)."""
     e = _residual(y_true, y_pred)
+    _shift(e, bound)
     return mpc.np_absolute(e).sum() * (1 / e.shape[0])
 
 
-def r2_score(y_true, y_pred):
+def r2_score(y_true, y_pred, *, bound=None):
     """Secure coefficient of determination 1 − SS_res/SS_tot (one secure division).
 
     Unlike scikit-learn there is no special case for a constant y_true (SS_tot = 0): the
-    result is then meaningless.
+    result is then meaningless.  The secure reciprocal of SS_tot has absolute precision
+    2**-frac_length, so for SS_tot near 2**20 (after the scaling by ``bound``) only ~12 bits of
+    the ratio remain: scale y when that matters.
     """
     e = _residual(y_true, y_pred)
+    k = _shift(e, bound)
     yc = y_true - y_true.sum() * (1 / e.shape[0])
+    e, yc = _scaled(e, k), _scaled(yc, k)
     return 1 - (e @ e) / (yc @ yc)
 
 
-def lasso_objective(y_true, y_pred, coef, alpha):
+def lasso_objective(y_true, y_pred, coef, alpha, *, bound=None):
     """Secure Lasso objective (1/(2n))·Σ (y_true − y_pred)² + alpha·Σ |coef| (d comparisons)."""
     l1 = np.abs(coef).sum() if isinstance(coef, np.ndarray) else mpc.np_absolute(coef).sum()
-    return mean_squared_error(y_true, y_pred) * 0.5 + l1 * alpha
+    return mean_squared_error(y_true, y_pred, bound=bound) * 0.5 + l1 * alpha
+
+
+async def checked_bound(y_true, y_pred):
+    """Public bound 2**14 on |y_true| and |y_pred|, established securely, or None (coroutine).
+
+    What is opened: one bit, "every |y_true_i| and |y_pred_i| is below 2**14" (True whenever
+    all are at most 3072), and a random seed independent of the data.  With the bound, the
+    metrics here stay in range for up to 2**29 rows.
+    """
+    parts = [a for a in (y_true, y_pred) if isinstance(a, mpc.SecureArray)]
+    public = [np.asarray(a, dtype=float) for a in (y_true, y_pred) if not isinstance(a, mpc.SecureArray)]
+    if any(np.abs(a).max(initial=0) >= 2.0**CHECKED_BITS for a in public):
+        return None
+    both = parts[0] if len(parts) == 1 else mpc.np_concatenate(parts)
+    return 2.0**CHECKED_BITS if await fastmpc.all_within(both, CHECKED_BITS) else None

@@ -29,15 +29,40 @@ Stopping: as scikit-learn's lbfgs, when every entry of the gradient of the objec
 model step, so the result is typically within ~1e-3 of the optimum for tol = 1e-4, closer
 than scikit-learn's own default run).
 
-What is opened: with ``tol`` set, one bit per Newton step, "every gradient entry is below
-tol", and hence the iteration count ``n_iter_``.  With ``tol=None`` nothing is opened and
-exactly ``max_iter`` steps run.  The coefficients stay secret until `reveal`.
+Ranges (see `mpclab.bounds`).  Every value opened under a mask is bounded before it is
+opened.  The public facts are n, d, C, the secure type, ``int_bits`` (every feature satisfies
+``|x| < 2**int_bits``, as the agreed input format guarantees) and that the labels are 0 or 1
+(checked by the labels' owner before sharing; the caller's promise in library use).  From them
+follow, before anything is computed, bounds on the Gram matrix, the gradients and the
+Hessians.  The Hessian's inverse is bounded as well: the intercept direction, which no penalty
+bounds, gets a tiny curvature μ in the Hessians only (μ = 2**-24 for data in [0, 1]; the
+gradient stays exact, so the optimum is unchanged), making ``||H⁻¹|| ≤ 1/min(1/(C·2**s), μ)``.
+So every Newton step Δ = H⁻¹g is publicly bounded.  What no public fact bounds is the decision
+value ``z = x·w + b`` that the sigmoid needs within ±1024: before every pass over the rows, and
+for the final model, a secure check establishes ``2**int_bits·||w||₁ + |b| ≤ 1024``, which
+bounds |z| for every x in the format.  If a public bound does not fit the type, `fit` raises
+`FixedPointOverflowError` before computing anything; if a secure check fails, right after
+opening its bit.
 
-Assumptions (not checked, to open nothing more): features of moderate size (e.g. min-max
-scaled to [0, 1]) so that decision values stay within ±1024 during training, and
-``n·max|x|² < 2**31`` for ``SecFxp(64, 32)``.
+What is opened (to all parties), in this order, and nothing else:
+
+* ``int_bits=None`` only: one bit, "every feature and label has ``|x| < 8``" (and a random
+  seed independent of the data; `mpclab.fastmpc.all_within`), first;
+* one bit, "the labels hold both classes" (``0 < Σy < n``), before any Newton step; if 0, fit
+  raises `SingleClassError`;
+* one range bit per Newton step, "``2**int_bits·||w||₁ + |b| ≤ 1024``" for the current w,
+  before the pass over the rows that uses it, and one for the final model;
+* with ``tol`` set, one bit per Newton step, "every gradient entry is below tol", and hence the
+  iteration count ``n_iter_``.  With ``tol=None`` none, and exactly ``max_iter`` steps run.
+
+Every range bit is 1 unless `fit` raises `FixedPointOverflowError` right after opening it.  The
+coefficients stay secret until `reveal`.
+
+The model's methods (`decision_function`, `predict_proba`, `predict`) stay in range for every
+X whose entries satisfy ``|x| < 2**int_bits`` (for ``int_bits=None``: ``|x| < 8``).
 """
 
+import math
 import time
 import warnings
 
@@ -45,9 +70,72 @@ import numpy as np
 from mpyc.runtime import mpc
 from sklearn.exceptions import ConvergenceWarning
 
-from mpclab import fastmpc
+from mpclab import fastmpc, security
+from mpclab.bounds import (MARGIN, REMEDY, FixedPointOverflowError, Plan, inputs_too_large, limit,
+                           require, wide_bits)
+from mpclab.metrics.classification import both_classes
 
-__all__ = ['SecureLogisticRegression']
+__all__ = ['SecureLogisticRegression', 'LogisticPlan', 'SingleClassError', 'FixedPointOverflowError',
+           'predict_from_decision']
+
+#: Inputs checked against 2**CHECKED_BITS when int_bits is None (passes data in [-1.5, 1.5]).
+CHECKED_BITS = 3
+#: Decision values are kept within ±ZMAX, the domain of fastmpc.sigmoid, less a margin.
+ZMAX = fastmpc.SIGMOID_ZMAX * (1 - 2**-10)
+
+
+class SingleClassError(ValueError):
+    """The training labels hold one class only: logistic regression needs both."""
+
+
+class LogisticPlan:
+    """The public range bounds of one SecureLogisticRegression fit (see the module docstring).
+
+    Raises FixedPointOverflowError at construction if the computation cannot fit the type.
+
+    Attributes
+    ----------
+    input_bits : int
+        J: every feature has ``|x| < 2**J`` (int_bits, or CHECKED_BITS if int_bits is None).
+    check_inputs : bool
+        True if J is not public: fit checks it securely first.
+    label_bound : float
+        Bound on |y|: 1 for the 0/1 labels of the contract, 2**J when checked.
+    lam : float
+        The penalty 1/(C·2**s) on the scaled objective.
+    mu : float
+        The curvature added to the intercept direction of every Hessian (0 without intercept).
+    inverse_bound : float
+        Bound on the norm of every Hessian's inverse, 1/min(lam, mu).
+    """
+
+    def __init__(self, n, d, sectype, C=1.0, int_bits=None, fit_intercept=True):
+        lim = limit(sectype) / (1 + MARGIN)
+        self.check_inputs = int_bits is None
+        J = self.input_bits = CHECKED_BITS if int_bits is None else int_bits
+        if J < 0:
+            raise ValueError(f'int_bits must be non-negative, not {J}')
+        self.label_bound = 2.0**J if int_bits is None else 1.0
+        self.s = max(n.bit_length() - 1, 0)
+        D = d + bool(fit_intercept)
+        xb, yb = 2.0**J, self.label_bound
+        self.lam = 1 / (C * 2**self.s)
+        cause = f"C={C:g}, the inputs' range 2**{J} and {n} rows"
+        plan = Plan(sectype)
+        plan.need('the Gram matrix', n * xb * xb)
+        plan.need('the first gradient', n * xb * (0.5 + yb))
+        plan.refuse(cause, REMEDY)
+        hessian = D * (n * xb * xb / 2**(self.s + 2) + self.lam)          # bounds its trace
+        gradient = np.sqrt(D) * (n * xb * (1 + yb) / 2**self.s + self.lam * ZMAX)
+        first = np.sqrt(D) * n * xb * (0.5 + yb) / 2**self.s
+        worst = max(hessian, gradient, first)
+        self.mu = 2.0**math.ceil(math.log2(4 * worst / lim)) if fit_intercept else 0.0
+        self.inverse_bound = 1 / min(self.lam, self.mu) if fit_intercept else 1 / self.lam
+        plan.need('the Hessian times its inverse', hessian * self.inverse_bound)
+        plan.need('the Newton step', gradient * self.inverse_bound + ZMAX)
+        plan.need('the first step', first * self.inverse_bound)
+        plan.refuse(cause, 'lower C, ' + REMEDY)
+
 
 
 def _ones_column(X):
@@ -82,6 +170,30 @@ def inv_spd(H):
     return inv_newton_schulz(H, X0, NS_FIRST)
 
 
+class _DomainCheck:
+    """The secure range bit 2**J·||w||₁ + |b| <= ZMAX, which keeps every decision value
+    x·w + b with |x_j| < 2**J within the sigmoid's domain.
+
+    w comes from a Newton step, whose size is publicly bounded (LogisticPlan), so the
+    comparisons here, on |w_j| and on the weighted sum, stay in range: the sum's with MPyC's
+    wide comparison.
+    """
+
+    def __init__(self, sectype, input_bits, d, fit_intercept):
+        # Integer weights (input_bits >= 0): the weighted sum needs no truncation.
+        self.weights = np.array([2**input_bits] * d + [1] * bool(fit_intercept))
+        self.l = wide_bits(sectype)
+
+    async def require(self, w, step):
+        negative = mpc.np_less(w, 0)           # |w_j| < 2**(l-f-1): the plan bounds every step
+        absolute = w - 2 * negative * w        # exact: negative is an integral 0/1 array
+        ok = mpc.sgn(absolute @ self.weights - ZMAX, l=self.l, LT=True)
+        await require(ok, f'the decision values could leave ±{fastmpc.SIGMOID_ZMAX:g}, the range '
+                          f'of the secure sigmoid, after Newton step {step} (nearly separable or '
+                          f'badly scaled data): lower C, scale the features to [0, 1] and lower '
+                          f'the integer bits, or use a wider secure type')
+
+
 class SecureLogisticRegression:
     """Binary logistic regression (L2 penalty) trained in MPC on secret-shared data.
 
@@ -98,21 +210,42 @@ class SecureLogisticRegression:
         scikit-learn's lbfgs solver (one opened bit per Newton step); a last step with the
         previous Hessian then follows.  None runs exactly max_iter steps and opens nothing.
 
+    int_bits : int or None, default None
+        Public bound on the features: every entry of X satisfies ``|x| < 2**int_bits``, as the
+        agreed input format guarantees (`mpclab.fixedpoint.FixedPointFormat.int_bits`; 1 for
+        data scaled to [0, 1]); the labels must be 0 or 1 (checked by their owner).  All range
+        bounds are derived from it.  With None the bound is not public: fit checks securely
+        that every feature and label has ``|x| < 8`` (one opened bit; passes for data in
+        [-1.5, 1.5]) and works with that bound.
+
     Attributes
     ----------
     coef_ : secure array (1, d), or numpy array after `reveal` at a receiver
     intercept_ : secure array (1,), or numpy array after `reveal` (zeros without intercept)
     n_iter_ : int, public
         Newton steps taken.
+    plan_ : LogisticPlan
+        The public range bounds of the fit.
     timings_ : dict
-        Seconds at this party in the phases 'gram', 'first_step', 'newton'.
+        Seconds at this party in the phases 'gram' (with the checks before it), 'first_step',
+        'newton'.
+
+    Raises
+    ------
+    FixedPointOverflowError
+        From `fit`, before anything out of range is opened, if the data or C cannot fit the
+        secure type, or the model's decision values could leave ±1024 (nearly separable data
+        or badly scaled features); the message names the cause and the remedy.
+    SingleClassError
+        From `fit`, before any Newton step, if the labels hold one class only.
     """
 
-    def __init__(self, C=1.0, *, fit_intercept=True, max_iter=25, tol=1e-4):
+    def __init__(self, C=1.0, *, fit_intercept=True, max_iter=25, tol=1e-4, int_bits=None):
         self.C = C
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.int_bits = int_bits
 
     async def fit(self, X, y):
         """Fit on secure fixed-point arrays X (n, d) and y (n,) with 0/1 labels; returns self.
@@ -123,24 +256,33 @@ class SecureLogisticRegression:
         n, d = X.shape
         if y.shape != (n,):
             raise ValueError(f'y has shape {y.shape}, expected ({n},)')
+        plan = self.plan_ = LogisticPlan(n, d, X.sectype, self.C, self.int_bits, self.fit_intercept)
         clock = [time.perf_counter()]
+        if plan.check_inputs:
+            if not await fastmpc.all_within(mpc.np_column_stack((X, y)), plan.input_bits):
+                raise FixedPointOverflowError(inputs_too_large(X.sectype, n, plan.input_bits))
+        if not await mpc.output(security.intended(both_classes(y))):
+            raise SingleClassError('the training labels hold one class only (all 0 or all 1): '
+                                   'logistic regression needs examples of both')
         Xa = mpc.np_hstack((X, _ones_column(X))) if self.fit_intercept else X
         D = Xa.shape[1]
         f = X.sectype.frac_length
-        s = max(n.bit_length() - 1, 0)            # 2**s <= n: keeps sums near means
-        lam = np.full(D, 1 / (self.C * 2**s))
+        s = plan.s                                # 2**s <= n: keeps sums near means
+        lam = np.full(D, plan.lam)                # the penalty, in the gradient
         if self.fit_intercept:
             lam[-1] = 0.0
+        curv = np.diag(np.append(lam[:d], plan.mu) if self.fit_intercept else lam)  # in Hessians
         Y = y.reshape(n, 1)
+        inside = _DomainCheck(X.sectype, plan.input_bits, d, self.fit_intercept)
 
         # Step 1 from w = 0: p = 1/2, H = XᵀX/4 + Λ.
         G = fastmpc.matmul_t(Xa, Xa, f + s + 2)
         r0 = fastmpc.matmul_t(Xa, 0.5 - Y, f + s).reshape(D)
         await mpc.gather(G, r0)
         clock.append(time.perf_counter())
-        H0inv = inv_spd(G + np.diag(lam))
+        H0inv = inv_spd(G + curv)
         w = -fastmpc.matmul(H0inv, r0)
-        await mpc.gather(w)
+        await inside.require(w, 1)
         clock.append(time.perf_counter())
         self.n_iter_ = 1
         converged = False
@@ -154,21 +296,22 @@ class SecureLogisticRegression:
             g = fastmpc.matmul_t(Xa, (p - y).reshape(n, 1), f + s).reshape(D) + w * lam
             if gtol is not None:
                 small = mpc.np_less(mpc.np_concatenate((g, -g)), gtol)
-                converged = bool(await mpc.output(mpc.np_all(small)))
+                converged = bool(await mpc.output(security.intended(mpc.np_all(small))))
                 if converged:
                     # Near the optimum the previous Hessian serves almost as well, so a last
                     # step skips the n·(d+1) products of a new one (it leaves ~1e-3 or less
                     # of error for tol = 1e-4, less than scikit-learn's own lbfgs run).
                     w = w - fastmpc.matmul(Hinv, g)
                     self.n_iter_ += 1
+                    await inside.require(w, self.n_iter_)   # the final model's predictions
                     break
             Wt = fastmpc.mul(p, 1 - p)
             WX = fastmpc.mul(Wt.reshape(n, 1), Xa)
-            H = fastmpc.matmul_t(Xa, WX, f + s) + np.diag(lam)
+            H = fastmpc.matmul_t(Xa, WX, f + s) + curv
             Hinv = inv_newton_schulz(H, H0inv, NS_NEWTON)
             w = w - fastmpc.matmul(Hinv, g)
             self.n_iter_ += 1
-            await mpc.gather(w)
+            await inside.require(w, self.n_iter_)       # before the next pass, or predictions
         clock.append(time.perf_counter())
         if self.tol is not None and not converged:
             warnings.warn(f'SecureLogisticRegression did not converge in {self.max_iter} '
@@ -209,7 +352,8 @@ class SecureLogisticRegression:
         """
         coef, intercept = self._params
         d = coef.shape[0]
-        out = await mpc.output(mpc.np_concatenate((coef, intercept)), receivers=receivers)
+        out = await mpc.output(security.intended(mpc.np_concatenate((coef, intercept))),
+                               receivers=receivers)
         if out is None:
             return None
         out = np.asarray(out, dtype=float)
@@ -227,6 +371,12 @@ _PREDICT_BITS = 32
 
 
 def predict_from_decision(z):
-    """Secure 0/1 labels [z > 0] for secure decision values z with |z| < 2**15."""
+    """Secure 0/1 labels [z > 0] for secure decision values z with |z| < 2**15.
+
+    The range is the caller's promise: a fitted `SecureLogisticRegression` keeps its decision
+    values within ±1024 for every input in its format (its last range check), so
+    ``model.predict`` always satisfies it.  Beyond 2**15 the truncation here opens values out
+    of its mask's range (the test suite's opening check catches that).
+    """
     zt = fastmpc.trunc(z, _PREDICT_SHIFT)
     return mpc.np_sgn(-zt, l=_PREDICT_BITS, LT=True)
