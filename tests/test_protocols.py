@@ -59,7 +59,7 @@ def test_lasso_program_matches_sklearn(tmp_path, parties):
     js = tmp_path / 'out.json'
     alpha = 0.01
     r = run_local(LASSO, ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y',
-                          '--alpha', str(alpha), '--tol', '1e-6', '--split', 'seeded', '--seed', '3',
+                          '--int-bits', '2', '--alpha', str(alpha), '--tol', '1e-6', '--split', 'seeded', '--seed', '3',
                           '--test-fraction', '0.2', '--json', str(js)], parties, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(js.read_text())
@@ -96,7 +96,7 @@ def test_lasso_target_held_by_left_owner_and_minmax(tmp_path):
 def test_lasso_keeps_model_secret_when_asked(tmp_path):
     left, right = owner_tables(5, n=140)
     lp, rp = write(tmp_path, left, right)
-    common = ['--id', 'id', '--target', 'y', '--model-to', '1',
+    common = ['--id', 'id', '--target', 'y', '--int-bits', '2', '--model-to', '1',
               '--json', str(tmp_path / 'out_{party}.json')]
     results = run_separate(LASSO, [['--left', lp] + common, ['--right', rp] + common, common])
     assert all(code == 0 for code, _, _ in results), results
@@ -113,7 +113,8 @@ def test_logistic_program_matches_sklearn(tmp_path, parties, secret):
     left, right = owner_tables(20 + parties, n=300, classify=True)
     lp, rp = write(tmp_path, left, right)
     js = tmp_path / 'out.json'
-    args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--reg-c', '1.0',
+    args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--int-bits', '2',
+            '--reg-c', '1.0',
             '--split', 'seeded', '--seed', '1', '--test-fraction', '0.25', '--json', str(js)]
     r = run_local(LOGISTIC, args + (['--secret-model'] if secret else []), parties, timeout=400)
     assert r.returncode == 0, r.stderr

@@ -94,7 +94,7 @@ def test_a_healthy_phase_longer_than_the_timeout_completes(tmp_path):
 def test_party_killed_during_training_stops_the_others(tmp_path):
     left, right = random_tables(np.random.default_rng(4), 150, 150, 120)
     lp, rp = write_tables(tmp_path, left, right)
-    common = ['--id', 'id', '--target', 'b2', '--timeout', '120']
+    common = ['--id', 'id', '--target', 'b2', '--scale', 'minmax', '--timeout', '120']
     start = time.monotonic()
     results = run_separate(LASSO, [['--left', lp] + common, ['--right', rp] + common, common],
                            timeout=90, env=fault_env('1:lasso:fit:crash'))

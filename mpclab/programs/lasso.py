@@ -19,11 +19,12 @@ from __future__ import annotations
 from mpyc.runtime import mpc
 
 from mpclab import security
+from mpclab.bounds import FixedPointOverflowError
 from mpclab.metrics import regression
 from mpclab.models.lasso import SecureLasso
 from mpclab.programs.common import (Job, evaluation_split, join, model_receivers, model_summary,
-                                    split_leaks, target_check)
-from mpclab.session import EXIT_RANGE, ProtocolError
+                                    split_leaks, target_check, warn)
+from mpclab.session import EXIT_RANGE, PublicError
 
 
 async def run(job: Job) -> dict:
@@ -33,19 +34,15 @@ async def run(job: Job) -> dict:
     train, test = evaluation_split(result, options)
     X, y, features = train.Xy(split.target)
     model = SecureLasso(lasso.alpha, tol=lasso.tol, max_iter=lasso.max_iter,
-                        fixed_iterations=lasso.fixed_iterations)
+                        fixed_iterations=lasso.fixed_iterations, int_bits=options.security.int_bits)
     try:
         with session.phase('lasso:fit'):
             await model.fit(X, y)
-    except ArithmeticError as exc:   # the data or the model do not fit the fixed-point type
-        raise ProtocolError(f'{exc} (try --scale minmax)', EXIT_RANGE) from None
+    except FixedPointOverflowError as exc:   # found by every party, from public facts or a bit
+        raise PublicError(str(exc), EXIT_RANGE) from None
     with session.phase('lasso:evaluate'):
         Xt, yt, _ = test.Xy(split.target)
-        y_pred = model.predict(Xt)
-        metrics = [regression.r2_score(yt, y_pred), regression.mean_squared_error(yt, y_pred),
-                   regression.mean_absolute_error(yt, y_pred),
-                   regression.lasso_objective(yt, y_pred, model.coef_, lasso.alpha)]
-        r2, mse, mae, objective = await mpc.output(security.intended(metrics))
+        metrics = await _test_metrics(model, Xt, yt, lasso.alpha)
     receivers = model_receivers(options, len(mpc.parties))
     revealed = None
     if receivers:
@@ -53,8 +50,7 @@ async def run(job: Job) -> dict:
             revealed = await model.reveal(receivers=receivers)
     summary = {**model_summary(result, train, test, options, model), 'alpha': lasso.alpha,
                'tol': lasso.tol,
-               'metrics': {'r2': r2, 'mse': mse, 'mae': mae, 'objective': objective,
-                           'on': 'test' if test is not train else 'train'},
+               'metrics': {**metrics, 'on': 'test' if test is not train else 'train'},
                'model_to': receivers}
     if revealed is not None:
         summary['coef'] = dict(zip(features, map(float, model.coef_)))
@@ -64,7 +60,29 @@ async def run(job: Job) -> dict:
     return summary
 
 
+async def _test_metrics(model, Xt, yt, alpha: float) -> dict:
+    """R², MSE, MAE and the Lasso objective on the test rows (None if they cannot be bounded).
+
+    What is opened: one bit, "every target and prediction is below 2**14 in magnitude" (the
+    range the metrics need), then the four metrics.
+    """
+    names = ('r2', 'mse', 'mae', 'objective')
+    y_pred = model.predict(Xt)
+    bound = await regression.checked_bound(yt, y_pred)
+    if bound is None:
+        warn('the test targets or predictions exceed 2**14 in magnitude: no test metrics '
+             '(scale the target)')
+        return dict.fromkeys(names)
+    metrics = [regression.r2_score(yt, y_pred, bound=bound),
+               regression.mean_squared_error(yt, y_pred, bound=bound),
+               regression.mean_absolute_error(yt, y_pred, bound=bound),
+               regression.lasso_objective(yt, y_pred, model.coef_, alpha, bound=bound)]
+    return dict(zip(names, map(float, await mpc.output(security.intended(metrics)))))
+
+
 def lines(summary: dict) -> list[str]:
     m = summary['metrics']
+    quality = (f'{m["on"]} R2 {m["r2"]:.4f}, MSE {m["mse"]:.5f}' if m['r2'] is not None
+               else 'no test metrics')
     return [f'joined {summary["intersection_size"]} rows; Lasso (alpha={summary["alpha"]}) in '
-            f'{summary["n_iter"]} iterations; {m["on"]} R2 {m["r2"]:.4f}, MSE {m["mse"]:.5f}']
+            f'{summary["n_iter"]} iterations; {quality}']

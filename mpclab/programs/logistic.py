@@ -10,8 +10,9 @@ predictions and scored in MPC, and only the metrics are opened.  Otherwise the c
 to the parties in --model-to (default all).  The target must be 0/1; either owner may hold it.
 
 What is opened: table sizes, the intersection size, the test-set size, the number of Newton
-steps (one bit per step; none with --fixed-iterations), whether the test set holds both
-classes, the metrics (accuracy, precision, recall, F1, ROC AUC if both classes are present,
+steps (one bit per step; none with --fixed-iterations), the range bits of
+`SecureLogisticRegression` (each 1 for data that fit), whether the training and the test rows
+hold both classes, the metrics (accuracy, precision, recall, F1, ROC AUC if both classes are present,
 confusion matrix on the test rows) and, unless --secret-model, the model.
 """
 
@@ -22,10 +23,11 @@ from mpyc.runtime import mpc
 
 from mpclab import security
 from mpclab.metrics import classification
-from mpclab.models.logistic import SecureLogisticRegression
+from mpclab.models.logistic import (FixedPointOverflowError, SecureLogisticRegression,
+                                    SingleClassError)
 from mpclab.programs.common import (Job, evaluation_split, join, model_receivers, model_summary,
-                                    split_leaks, target_check)
-from mpclab.session import EXIT_RANGE, ProtocolError
+                                    split_leaks, target_check, warn)
+from mpclab.session import EXIT_INPUT, EXIT_RANGE, PublicError
 
 
 async def run(job: Job) -> dict:
@@ -37,12 +39,16 @@ async def run(job: Job) -> dict:
     fixed = logistic.fixed_iterations is not None
     model = SecureLogisticRegression(logistic.reg_c,
                                      max_iter=logistic.fixed_iterations if fixed else logistic.max_iter,
-                                     tol=None if fixed else logistic.tol)
+                                     tol=None if fixed else logistic.tol,
+                                     int_bits=options.security.int_bits)
     try:
         with session.phase('logistic:fit'):
             await model.fit(X, y)
-    except ArithmeticError as exc:
-        raise ProtocolError(f'{exc} (try --scale minmax, or a smaller --reg-c)', EXIT_RANGE) from None
+    except FixedPointOverflowError as exc:   # every party knows: from public facts or a bit
+        raise PublicError(str(exc), EXIT_RANGE) from None
+    except SingleClassError as exc:
+        raise PublicError(f'{exc}: a classifier needs both classes among the training rows',
+                          EXIT_INPUT) from None
     with session.phase('logistic:evaluate'):
         Xt, yt, _ = test.Xy(split.target)
         scores = model.decision_function(Xt)
@@ -53,7 +59,11 @@ async def run(job: Job) -> dict:
         opened = list(map(float, await mpc.output(security.intended(quality))))
         auc = None
         if logistic.auc == 'exact':
-            auc = float(await mpc.output(security.intended(classification.roc_auc_score(yt, scores))))
+            if await mpc.output(security.intended(classification.both_classes(yt))):
+                auc = float(await mpc.output(security.intended(
+                    classification.roc_auc_score(yt, scores))))
+            else:
+                warn('the test rows hold one class only: ROC AUC is undefined (reported as null)')
         confusion = np.rint(await mpc.output(security.intended(cm))).astype(int).tolist()
     accuracy, precision, recall, f1 = opened
     receivers = model_receivers(options, len(mpc.parties))
