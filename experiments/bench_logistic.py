@@ -174,7 +174,8 @@ def compare_primitives(args):
         for label, script, k in runs:
             argv = [sys.executable, script, '--primitives', str(args.primitives),
                     '-M', str(args.parties), '-B', str(free_base_port(args.parties)), '-K', str(k)]
-            out = subprocess.run(argv, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(script)))
+            out = subprocess.run(argv, capture_output=True, text=True,
+                                 cwd=os.path.dirname(os.path.dirname(script)))
             if out.returncode:
                 raise RuntimeError(out.stderr[-3000:])
             for line in out.stdout.splitlines():
@@ -234,7 +235,9 @@ def plot(rows):
     rows = sorted((r for r in rows if int(r['parties']) == 3 and int(r.get('sec_param') or 30) ==
                    max(int(q.get('sec_param') or 30) for q in rows)), key=lambda r: int(r['rows']))
     n = np.array([int(r['rows']) for r in rows])
-    col = lambda key: np.array([float(r[key]) for r in rows])
+
+    def col(key):
+        return np.array([float(r[key]) for r in rows])
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
     for key, label in [('fit_s', 'training (fit)'), ('evaluate_s', 'evaluation'),
                        ('input_s', 'secret-sharing the input')]:

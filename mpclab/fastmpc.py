@@ -331,8 +331,8 @@ def matmul(A, B, f=None):
 # range of u + v is tracked publicly, step by step, from the input range |y| <= _YMAX.  A
 # final quadratic plus one Newton step divides u by u + v.
 # Accuracy ~1e-7 (plus fixed-point rounding) for |z| <= _ZMAX; beyond _ZMAX the tracked
-# ranges no longer hold: the result is meaningless and the products leave their masks' range.  Cost: 38 products per element in 24
-# rounds, no comparisons.
+# ranges no longer hold: the result is meaningless and the products leave their masks' range.
+# Cost: 38 products per element in 24 rounds, no comparisons.
 
 _K = 6                            # squarings
 _YMAX = 8.0                       # input range of the start pair, |y| <= _YMAX

@@ -59,7 +59,8 @@ def test_lasso_program_matches_sklearn(tmp_path, parties):
     js = tmp_path / 'out.json'
     alpha = 0.01
     r = run_local(LASSO, ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y',
-                          '--int-bits', '2', '--alpha', str(alpha), '--tol', '1e-6', '--split', 'seeded', '--seed', '3',
+                          '--int-bits', '2', '--alpha', str(alpha), '--tol', '1e-6',
+                          '--split', 'seeded', '--seed', '3',
                           '--test-fraction', '0.2', '--json', str(js)], parties, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(js.read_text())
