@@ -64,5 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def console() -> int:
+    """The console script: main, quiet when its output is cut short (e.g. by `head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(console())

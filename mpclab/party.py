@@ -116,8 +116,9 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
         from mpclab import wire
         from mpclab.session import PublicError
         try:
-            facts = await session.start(error, public=common.public_facts(left, right))
+            facts = await session.start(error, public=common.public_facts(options, left, right))
             common.check_drop_columns(options, facts)
+            common.agree_format(job, facts)
             summary = await program_module.run(job)
             return await _finish(job, program, summary)
         except PublicError as exc:
