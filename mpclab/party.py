@@ -146,9 +146,9 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
         _die(f'{where}: internal error: {type(exc).__name__}: {exc}', 1)
     job.progress.close()
     from mpclab.report import print_summary, write_json
-    print_summary(program_module.lines(summary), summary, pid)
     if options.run.json:
         write_json(options.run.json, summary)
+    print_summary(program_module.lines(summary), summary, pid)
     return 0
 
 
