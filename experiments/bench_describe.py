@@ -64,8 +64,10 @@ def bench_program(args):
             hist = list(left.columns[1:1 + args.histogram])
             extra = ['--histogram', *hist, '--bins', str(args.bins), '--min-count',
                      str(args.min_count)] if hist else []
+            # a long --timeout: the join's decryption keeps a loaded machine busy for minutes
             summary, wall = run_protocol('describe.py', ['--left', lp, '--right', rp, '--id', 'id',
-                                                         *extra], args.parties, timeout=7200)
+                                                         '--timeout', '3600', *extra], args.parties,
+                                         timeout=7200)
         t = summary['timings']
         join = sum(v for k, v in t.items() if k.startswith('join:'))
         describe = sum(v for k, v in t.items() if k.startswith('describe:'))

@@ -85,6 +85,15 @@ def bit_length(fmt) -> int:
     return fmt.int_bits + fmt.frac_bits + 1
 
 
+def _check_table(table, fmt):
+    """The table's secure type is the format's: the shares encode x * 2**secure_frac_bits."""
+    sectype = table.sectype
+    if (sectype.bit_length, sectype.frac_length) != (fmt.secure_bits, fmt.secure_frac_bits):
+        raise ValueError(f'a table of SecFxp({sectype.bit_length}, {sectype.frac_length}) is not in '
+                         f'the input format of SecFxp({fmt.secure_bits}, {fmt.secure_frac_bits})')
+    check_format(fmt, table.n_rows, sectype.field.modulus.bit_length(), mpc.options.sec_param)
+
+
 def check_format(fmt, n_rows: int, field_bits: int, sec_param: int) -> None:
     """Raise ValueError if the input format does not fit the comparisons or the field."""
     L = bit_length(fmt)
@@ -526,7 +535,7 @@ async def moments(table, fmt, engine=None) -> Moments:
     n, d = table.shape
     field = table.sectype.field
     p = field.modulus
-    check_format(fmt, n, p.bit_length(), mpc.options.sec_param)
+    _check_table(table, fmt)
     engine = engine or await Sharing.start()
     x = (await mpc.gather(table.values)).value
     # The shares encode x * 2**frac_bits shifted up by the spare bits; the products of those
@@ -663,7 +672,7 @@ async def to_bits(table, fmt, engine=None, progress=None) -> SecretBits:
     """
     n, cols = table.shape
     field = table.sectype.field
-    check_format(fmt, n, field.modulus.bit_length(), mpc.options.sec_param)
+    _check_table(table, fmt)
     e = engine or await Sharing.start()
     L = bit_length(fmt)
     N = _rows(n)

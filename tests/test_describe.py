@@ -90,6 +90,12 @@ def test_a_format_too_wide_for_the_comparisons_or_the_field_is_refused():
     stats.check_format(FixedPointFormat(), 10**6, 128, 30)
 
 
+def test_a_table_in_another_secure_type_than_the_format_is_refused():
+    table = SecretTable(mpc.SecFxp(64, 32).array(np.zeros((3, 2)), integral=False), ['a', 'b'])
+    with pytest.raises(ValueError, match='not in the input format'):
+        mpc.run(stats.to_bits(table, FixedPointFormat(frac_bits=16, int_bits=2, secure_bits=96)))
+
+
 # -- one party, in this process --------------------------------------------------------------
 
 FMT = FixedPointFormat(frac_bits=8, int_bits=6, secure_bits=64)
