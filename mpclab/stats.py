@@ -27,7 +27,8 @@ machine word.
 * Boolean sharing: replicated secret sharing over GF(2) with the same sets of holders.  XOR is
   local; an AND costs every party one message to ``m - t - 1`` others, of one bit per gate,
   masked by pseudorandom bits that the recipients do not hold.  Keys are drawn here, one per
-  set of holders, and sent to its members when the computation starts.
+  set of holders, and sent to its members over the parties' channels when the computation
+  starts, as MPyC sends its own PRSS keys (encrypted with ``--ssl``).
 * Minimum and maximum: one comparison per pair of rows sorts each pair; then two comparison
   trees, for the minima and for the maxima, all columns at once: about 1.5 n comparisons per
   column, of ``l`` bits (not the secure type's 64), each about 4 l ANDs in 1 + log2(l) + 1
@@ -35,6 +36,14 @@ machine word.
 * Histograms: the bin edges are public once min and max are opened (equal width, as numpy's
   ``histogram``), so every row is compared with every inner edge, the comparisons are counted
   by a boolean adder tree, and a cell below ``min_count`` becomes 0 *before* anything is opened.
+
+Cost, measured with 3 local parties on 2 cores shared with other work (load about 5;
+``python experiments/bench_describe.py``, results/describe.csv): 100 000 x 30 in 48 s, beside
+661 s for the join: moments 13.6 s, conversion 27.5 s, min and max 5.3 s, two histograms of 10
+bins 1.7 s; about 400 MB sent per party and some 600 rounds (the ripple-carry adders), which
+a slow or distant link would feel.  The minimum and maximum of 2000 x 30 by trees of MPyC's
+comparisons took 4.7 ms per comparison (3.3 ms at the raw inputs' 50 bits), some 21 000 s for
+100 000 x 30; here 0.009 ms, conversion included (results/describe_comparisons.csv).
 
 What is opened (to every party): the sums and sums of products (so the means and covariance
 matrix), per column the minimum and maximum, and per histogram cell its count if at least

@@ -235,6 +235,17 @@ def test_the_program_matches_pandas_on_the_plaintext_twin(tmp_path, parties):
     assert any('min and max' in leak for leak in out['leaks'])
 
 
+@pytest.mark.slow
+def test_the_python_api_describes_dataframes(tmp_path):
+    from mpclab import api
+    left, right = owner_tables(8)
+    result = api.run('describe', parties=3, left=left, right=right, id='id', histogram=['age'],
+                     bins=5, timeout=600)
+    lp, rp = write(tmp_path, left, right)
+    check_against_twin(result.summary, lp, rp, ['age'], 5, 5)
+    assert [s['party'] for s in result.summaries] == [0, 1, 2]
+
+
 # wide encodings (48 fractional bits): every value leaves 5 or more distinctive whole bytes at
 # every bit alignment, so that the recorder's search cannot miss it nor hit it by chance
 WIDE = ['--fxp-bits', '96', '--frac-bits', '48', '--int-bits', '2']
