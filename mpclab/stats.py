@@ -535,7 +535,7 @@ class Moments:
     frac_bits: int
 
 
-async def moments(table, fmt, engine=None) -> Moments:
+async def moments(table, fmt, sharing=None) -> Moments:
     """Exact column sums and sums of products of a table of input-format numbers.
 
     What is opened: the sums (degree-t shares) and the sums of products (degree 2t, masked by
@@ -545,7 +545,7 @@ async def moments(table, fmt, engine=None) -> Moments:
     field = table.sectype.field
     p = field.modulus
     _check_table(table, fmt)
-    engine = engine or await Sharing.start()
+    sharing = sharing or await Sharing.start()
     x = (await mpc.gather(table.values)).value
     # The shares encode x * 2**frac_bits shifted up by the spare bits; the products of those
     # are used as they are if the field holds them, else the shift is divided out first.
@@ -554,7 +554,7 @@ async def moments(table, fmt, engine=None) -> Moments:
         x = x * pow(1 << shift, -1, p) % p
         shift = 0
     sums = field.array(x.sum(axis=0) % p, check=False)
-    products = (_gram(x, p).reshape(-1) + engine.zero_shares(p, d * d)) % p
+    products = (_gram(x, p).reshape(-1) + sharing.zero_shares(p, d * d)) % p
     products = field.array(products, check=False)
     sums = await mpc.output(security.intended(sums), raw=True)
     products = await mpc.output(security.intended(products), threshold=2 * mpc.threshold, raw=True)
@@ -597,7 +597,7 @@ class SecretBits:
     """A table's entries as shared bits: planes (components, l, columns, words) of the
     integers u = x * 2**frac_bits + 2**(l - 1), rows n..N-1 copies of row 0."""
 
-    engine: Sharing
+    sharing: Sharing
     planes: np.ndarray
     n: int
     N: int
@@ -673,7 +673,7 @@ def _fill_padding(x, n, N):
     return (x & ~pad) | (first & pad)
 
 
-async def to_bits(table, fmt, engine=None, progress=None) -> SecretBits:
+async def to_bits(table, fmt, sharing=None, progress=None) -> SecretBits:
     """Convert a table of input-format numbers into shared bits (see the module docstring).
 
     What is opened: one value per table entry, masked with k bits of statistical hiding.
@@ -682,7 +682,7 @@ async def to_bits(table, fmt, engine=None, progress=None) -> SecretBits:
     n, cols = table.shape
     field = table.sectype.field
     _check_table(table, fmt)
-    e = engine or await Sharing.start()
+    e = sharing or await Sharing.start()
     L = bit_length(fmt)
     N = _rows(n)
     n_words = -(-N // 64)
@@ -705,7 +705,7 @@ async def extremes(bits: SecretBits) -> tuple[dict, dict]:
 
     What is opened: the minima and maxima, to every party.
     """
-    e, x, N = bits.engine, bits.planes, bits.N
+    e, x, N = bits.sharing, bits.planes, bits.N
     cols = len(bits.columns)
     if N == 1:
         x = np.concatenate([x, e.not_(x)], axis=2)
@@ -769,7 +769,7 @@ async def histograms(bits: SecretBits, columns, bins: int, min_count: int, low: 
 
 async def _histogram_counts(bits, columns, edges, min_count):
     """Per column and bin the count if at least min_count, else 0: opened (H, bins) ints."""
-    e = bits.engine
+    e = bits.sharing
     H, bins = len(columns), len(edges[0]) - 1
     # u < T exactly when the value is below the edge: T = ceil(edge * 2**frac_bits) + 2**(l-1)
     offset = 1 << (bits.L - 1)
@@ -804,9 +804,9 @@ async def describe(table, fmt, histogram=(), bins=10, min_count=5) -> dict:
 
     What is opened: see the module docstring.
     """
-    engine = await Sharing.start()
-    rows, corr = summarise(await moments(table, fmt, engine), table.columns)
-    bits = await to_bits(table, fmt, engine)
+    sharing = await Sharing.start()
+    rows, corr = summarise(await moments(table, fmt, sharing), table.columns)
+    bits = await to_bits(table, fmt, sharing)
     rows['min'], rows['max'] = await extremes(bits)
     hist = await histograms(bits, histogram, bins, min_count, rows['min'], rows['max'])
     return {'describe': rows, 'corr': corr, 'histograms': hist}
