@@ -32,9 +32,8 @@ def make_table(seed, rows, cols, fmt):
         X[:, 1] = rng.integers(0, 2, rows)
     if cols > 2:
         X[:, 2] = 0.375
-    if cols > 3:   # bins of (0, 10) at --bins 10: 1 and 3 people at the ends
-        X[:, 3] = np.concatenate([[0.5], [9.5] * 3, rng.uniform(2, 8, rows - 4)])
-        X[-1, 3], X[0, 3] = 0.0, 10.0
+    if cols > 3:   # unit bins from 0 to 10 at --bins 10: 1 and 4 people in the end bins
+        X[:, 3] = np.concatenate([[0.0, 10.0], [9.5] * 3, rng.uniform(2, 8, rows - 5)])
     X[rows // 2, cols - 1] = bound - 2.0**-fmt.frac_bits   # the extremes of the format
     X[rows // 3, cols - 1] = -bound + 2.0**-fmt.frac_bits
     return np.ldexp(np.round(np.ldexp(X, fmt.frac_bits)), -fmt.frac_bits)
