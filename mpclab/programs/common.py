@@ -43,6 +43,7 @@ class Job:
     progress: object = None
     leaks: list = field(default_factory=list)   # opt-in disclosures chosen for this run
     fmt: FixedPointFormat | None = None          # the agreed input format (after `agree_format`)
+    context: dict = field(default_factory=dict)  # what a program's `prepare` keeps for its run
 
     @property
     def pid(self) -> int:
@@ -88,13 +89,19 @@ def needed_int_bits(table: PartyTable) -> int:
     return max(0, largest.bit_length() - table.fmt.frac_bits)
 
 
-def public_facts(options: Options | None, left: PartyTable | None,
-                 right: PartyTable | None) -> dict:
+def prepare(job: Job) -> None:
+    """This party's own tables, read and checked before connecting (raises InputError)."""
+    job.left, job.right = own_tables(job.options, job.roles, job.pid,
+                                     binary_target=job.options.program == 'logistic')
+
+
+def public_facts(job: Job) -> dict:
     """What this party tells everyone in the agreement round: which of the requested drops it
-    made (column names are public anyway) and, with --int-bits auto, the bits its data need."""
-    tables = [t for t in (left, right) if t is not None]
-    facts = {'dropped': [c for t in tables for c in t.dropped]}
-    if options is not None and options.security.int_bits == 'auto' and tables:
+    made (column names are public anyway), with --int-bits auto the bits its data need, and
+    whatever its program's `prepare` put under ``context['public']``."""
+    tables = [t for t in (job.left, job.right) if t is not None]
+    facts = {'dropped': [c for t in tables for c in t.dropped], **job.context.get('public', {})}
+    if job.options is not None and job.options.security.int_bits == 'auto' and tables:
         facts['int_bits'] = max(needed_int_bits(t) for t in tables)
     return facts
 

@@ -55,9 +55,8 @@ def histogram_check(names):
     return check
 
 
-def check_format(options, n_rows: int) -> None:
+def check_format(fmt, n_rows: int) -> None:
     """Stop (every party alike) if the input format does not fit the statistics."""
-    fmt = options.input_format
     try:
         stats.check_format(fmt, n_rows, fmt.secfxp().field.modulus.bit_length(),
                            mpc.options.sec_param)
@@ -94,10 +93,10 @@ def disclosures(options) -> list[str]:
 async def run(job: Job) -> dict:
     options, session = job.options, job.session
     d = options.describe
-    fmt = options.input_format
+    fmt = job.fmt   # the agreed input format
     if d.plot:
         check_plot_path(d.plot)
-    check_format(options, 1)
+    check_format(fmt, 1)
     result = await join(job, histogram_check(d.histogram))
     n = result.intersection_size
     if n == 0:
@@ -106,7 +105,7 @@ async def run(job: Job) -> dict:
         raise PublicError(f'the intersection has {n} rows, fewer than --min-count {d.min_count}: '
                           f'its statistics would describe fewer people than the small-cell rule '
                           f'allows')
-    check_format(options, n)
+    check_format(fmt, n)
     table = result.table
     with session.phase('describe:moments'):
         sharing = await stats.Sharing.start()
