@@ -116,6 +116,7 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
         from mpclab.session import PublicError
         try:
             facts = await session.start(error, public=common.public_facts(job))
+            job.context['facts'] = facts
             common.check_drop_columns(options, facts)
             common.agree_format(job, facts)
             summary = await program_module.run(job)
