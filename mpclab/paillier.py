@@ -42,12 +42,14 @@ The textbook alternative, ``c * s**n`` with uniform ``s``, hides perfectly but i
 full-length exponentiation per ciphertext, about 50 times dearer
 (``experiments/bench_paillier.py`` measures both).
 
-What each view rests on, in short:
+What each view rests on, in short (in `mpclab.join`'s terms):
 
-* the key's owner looking at a re-randomised ciphertext: statistical, ``stat_sec`` bits each;
-* anyone else looking at any ciphertext: computational, decisional composite residuosity
-  (Paillier) together with DJN's short-exponent assumption for ``h**r``, at about
-  ``security_bits(bits)``.
+* an owner, looking at the ciphertexts the helper returns under its own key: statistical,
+  ``stat_sec`` bits per ciphertext (and per masked value, from the join's masks), whatever
+  its computing power;
+* the helper and anyone watching the network, looking at ciphertexts under keys they do not
+  hold: computational, decisional composite residuosity (Paillier) together with DJN's
+  short-exponent assumption for ``h**r``, at about ``security_bits(bits)``.
 """
 
 import os
@@ -255,7 +257,7 @@ class PaillierPublicKey:
                     yield [(r >> (w * j)) & mask for j in range(k)]
 
     def _h_pow(self, digits, acc=None):
-        """acc * h**r mod n**2 (acc=None: 1) for r given by its digits (as many as the table has)."""
+        """acc * h**r mod n**2 (acc=None: 1) for r given by its digits (the table must be as long)."""
         return _fixed_base_pow(self._table, digits, self.n2, acc)
 
     def _times_g_pow(self, c, m):

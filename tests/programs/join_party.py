@@ -1,6 +1,7 @@
 """Run the secure join as one party and print, as one JSON line, what the tests look at:
 this party's security ledger, the join's public figures, the progress it reported, and
-whether MPyC's event loop kept running between chunks of bulk work.
+whether MPyC's event loop kept running between chunks of bulk work (a task that wakes every
+`--tick` seconds counts its wake-ups and the longest time the loop kept it waiting).
 
     python tests/programs/join_party.py -M1 --left L.csv --right R.csv --chunk 8
 """
@@ -8,6 +9,7 @@ whether MPyC's event loop kept running between chunks of bulk work.
 import argparse
 import asyncio
 import json
+import time
 
 from mpyc.runtime import mpc
 
@@ -22,20 +24,23 @@ async def main():
     ap.add_argument('--chunk', type=int, default=join.CHUNK_CIPHERTEXTS,
                     help='ciphertexts per chunk of bulk work')
     ap.add_argument('--stat-sec', type=int, default=40)
+    ap.add_argument('--tick', type=float, default=0.001, help='seconds between wake-ups')
     args = ap.parse_args()
     join.CHUNK_CIPHERTEXTS = args.chunk
     roles = join.Roles.for_parties(len(mpc.parties))
     left = load_party_table(args.left, 'id') if mpc.pid == roles.left else None
     right = load_party_table(args.right, 'id') if mpc.pid == roles.right else None
 
-    ticks = 0
+    ticks, longest = 0, 0.0
 
     async def ticker():
-        # counts the times the event loop gets to run it
-        nonlocal ticks
+        nonlocal ticks, longest
+        last = time.perf_counter()
         while True:
-            ticks += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(args.tick)
+            now = time.perf_counter()
+            ticks, longest = ticks + 1, max(longest, now - last)
+            last = now
 
     events = []
 
@@ -51,6 +56,7 @@ async def main():
         task.cancel()
     await mpc.shutdown()
     print(json.dumps({'pid': mpc.pid, 'no_async': mpc.options.no_async,
+                      'longest_loop_wait_s': round(longest, 4),
                       'ledger': security.ledger.report(result.paillier_key_bits),
                       'result': {'intersection_size': result.intersection_size,
                                  'mask_bits': result.mask_bits,
