@@ -67,7 +67,8 @@ def main():
             values, cts = masked_counts(summary['intersection_size'], d, d, params)
             row.update({'masked_values': values, 'masked_ciphertexts': cts,
                         'mask_bits': params.stat_sec,
-                        'join_bound_log2': round(math.log2(values + cts) - params.stat_sec, 2)})
+                        'join_bound_log2': round(math.log2(values + cts) - params.stat_sec, 2),
+                        'load_avg': round(os.getloadavg()[0], 2)})  # 2 cores: above 2 is contended
             rows.append(row)
             tqdm.write(f'{n} rows x {d}+{d} features: join {row["join_seconds"]:.2f} s '
                        f'(wall {wall:.2f} s)')

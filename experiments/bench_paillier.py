@@ -189,7 +189,8 @@ def main():
     scale, repeats = (20, 1) if args.quick else (1, 5)
     rows = []
     for bits in args.bits:
-        rows += bench_refresh(bits, scale, repeats) if args.only else bench_key(bits, scale, repeats)
+        bench = bench_refresh if args.only else bench_key
+        rows += bench(bits, scale, repeats)
     os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
     with open(args.out, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
