@@ -32,6 +32,15 @@ sys.argv = _argv
 PHASES = ['join:schema', 'join:key', 'join:encrypt', 'join:match', 'join:decrypt', 'join:share']
 
 
+def write_csv(path, rows):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--rows', type=int, nargs='+', default=[1000, 5000, 20000, 100000])
@@ -41,6 +50,8 @@ def main():
     ap.add_argument('--repeats', type=int, default=1)
     ap.add_argument('--scale', choices=['none', 'minmax'], default='none',
                     help='minmax: inputs in [0, 1], so 1 integer bit instead of 16 (cheaper)')
+    ap.add_argument('--timeout', type=float, default=7200,
+                    help="the programs' --timeout: seconds per phase (a loaded machine needs more)")
     ap.add_argument('--output', help='default results/bench_join.csv, with --scale minmax '
                                      'results/bench_join_minmax.csv')
     args = ap.parse_args()
@@ -55,7 +66,9 @@ def main():
             left, right = synthetic_tables(n, d, d, seed=rep, target=False)
             lp, rp = write_tables(tmp, left, right)
             summary, wall = run_protocol('inner_join.py', ['--left', lp, '--right', rp, '--id', 'id',
-                                                           '--scale', args.scale], args.parties)
+                                                           '--scale', args.scale,
+                                                           '--timeout', str(args.timeout)],
+                                         args.parties, timeout=4 * args.timeout)
             t = summary['timings']
             row = {'rows_per_owner': n, 'features_per_owner': d, 'parties': args.parties,
                    'scale': args.scale,
@@ -72,12 +85,7 @@ def main():
             rows.append(row)
             tqdm.write(f'{n} rows x {d}+{d} features: join {row["join_seconds"]:.2f} s '
                        f'(wall {wall:.2f} s)')
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(args.output, 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+            write_csv(args.output, rows)  # after every run: a failed one keeps those before
     by = {}
     for r in rows:
         by.setdefault((r['rows_per_owner'], r['features_per_owner']), []).append(r['join_seconds'])
