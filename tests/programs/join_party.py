@@ -15,6 +15,7 @@ from mpyc.runtime import mpc
 
 from mpclab import join, security
 from mpclab.data import load_party_table
+from mpclab.fixedpoint import FixedPointFormat
 
 
 async def main():
@@ -24,12 +25,15 @@ async def main():
     ap.add_argument('--chunk', type=int, default=join.CHUNK_CIPHERTEXTS,
                     help='ciphertexts per chunk of bulk work')
     ap.add_argument('--stat-sec', type=int, default=40)
+    ap.add_argument('--int-bits', type=int, default=16)
     ap.add_argument('--tick', type=float, default=0.001, help='seconds between wake-ups')
     args = ap.parse_args()
     join.CHUNK_CIPHERTEXTS = args.chunk
     roles = join.Roles.for_parties(len(mpc.parties))
-    left = load_party_table(args.left, 'id') if mpc.pid == roles.left else None
-    right = load_party_table(args.right, 'id') if mpc.pid == roles.right else None
+    fmt = FixedPointFormat(int_bits=args.int_bits)
+    params = join.JoinParameters(fmt, stat_sec=args.stat_sec)
+    left = load_party_table(args.left, 'id', fmt) if mpc.pid == roles.left else None
+    right = load_party_table(args.right, 'id', fmt) if mpc.pid == roles.right else None
 
     ticks, longest = 0, 0.0
 
@@ -50,8 +54,7 @@ async def main():
     await mpc.start()
     task = asyncio.ensure_future(ticker()) if not mpc.options.no_async else None
     security.ledger.reset()
-    result = await join.secure_inner_join(left, right, join.JoinParameters(stat_sec=args.stat_sec),
-                                          roles=roles, progress=progress)
+    result = await join.secure_inner_join(left, right, params, roles=roles, progress=progress)
     if task is not None:
         task.cancel()
     await mpc.shutdown()
