@@ -173,6 +173,8 @@ class JoinResult:
     seeded_split : bool
         Whether `n_test` came from a seeded split (and so tells each owner the overlap of
         its own candidate test set with the other table; see the module docstring).
+    own_ids : list of str or None
+        At the owner named by `rows_to`: its identifiers of the joined rows, in order.
     """
 
     table: SecretTable
@@ -186,6 +188,7 @@ class JoinResult:
     masked_values: int = 0
     masked_ciphertexts: int = 0
     seeded_split: bool = False
+    own_ids: list | None = None
 
     @property
     def intersection_size(self):
@@ -381,7 +384,11 @@ def _encrypt_rows(sk, packer, offset, rows):
 
 
 async def _owner_encrypt(table, key, params, work, split=None):
-    """Hashes and ciphertexts of an owner's rows, in an order only the owner knows."""
+    """Hashes and ciphertexts of an owner's rows, in an order only the owner knows.
+
+    Returns the message for the helper, the private key and that order (sent row k is the
+    table's row order[k]).
+    """
     sk = await work.run(_new_key, params.key_bits)
     order = _random_permutation(table.n_rows)
     hashes, test = await work.run(_hash_ids, key, [table.ids[i] for i in order], split)
@@ -395,7 +402,7 @@ async def _owner_encrypt(table, key, params, work, split=None):
                'ciphertexts': b''.join(cts)}
     if test is not None:
         message['test'] = test
-    return message, sk
+    return message, sk, order
 
 
 def _decrypt_rows(sk, packer, offset, n_values, half, data):
@@ -516,7 +523,7 @@ async def _input_shares(secfxp, share, sender, shape, scale, work):
 
 
 async def secure_inner_join(left, right, params=None, session=None, roles=None, split=None,
-                            check_columns=None, progress=None):
+                            check_columns=None, progress=None, rows_to=None):
     """Join two owners' tables into a secret-shared table; every party calls this.
 
     Parameters
@@ -535,6 +542,10 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     check_columns : callable, optional
         Called with both column lists before any data is sent; whatever it raises
         propagates unchanged, at every party.
+    rows_to : int, optional
+        An owner (roles.left or roles.right) that learns which of its own rows are in the
+        intersection, in the joined order (`JoinResult.own_ids`): for predictions that it
+        alone receives.  Default: nobody.
     progress : callable, optional
         ``progress(stage, done, total)`` at the party doing the work, on the event-loop
         thread, from ``(stage, 0, total)`` to ``(stage, total, total)``: 'encrypt' (owners:
@@ -562,6 +573,8 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     n_parties = len(mpc.parties)
     roles = roles or Roles.for_parties(n_parties)
     roles.check(n_parties)
+    if rows_to is not None and rows_to not in (roles.left, roles.right):
+        raise JoinError(f'party {rows_to} owns no table: only an owner can learn its rows', 'roles')
     phase = session.phase if session else _no_phase
     A, B, H = roles.left, roles.right, roles.helper
     everyone = range(n_parties)
@@ -601,10 +614,11 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
 
         with phase('join:encrypt'):
             msg_a = sk_a = msg_b = sk_b = None
+            order = None
             if pid == A:
-                msg_a, sk_a = await _owner_encrypt(left, key, params, work, split)
+                msg_a, sk_a, order = await _owner_encrypt(left, key, params, work, split)
             if pid == B:
-                msg_b, sk_b = await _owner_encrypt(right, key, params, work)
+                msg_b, sk_b, order = await _owner_encrypt(right, key, params, work)
             to_helper_a = await _send(msg_a, A, [H])
             to_helper_b = await _send(msg_b, B, [H])
             del msg_a, msg_b
@@ -631,7 +645,20 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
                     if pool[0] is not None:
                         pool[0].shutdown(cancel_futures=True)
                     _masking_key.cache_clear()
-                del to_helper_a, to_helper_b, pairs
+                del to_helper_a, to_helper_b
+            own_ids = None
+            if rows_to is not None:
+                # The owner that receives predictions learns which of its rows are in the
+                # intersection, in the joined order: the rows it sent, as the helper matched them.
+                sent = None
+                if pid == H:
+                    side = 0 if rows_to == A else 1
+                    sent = np.array([p[side] for p in pairs], dtype=np.int64).tobytes()
+                sent = await _send(sent, H, [rows_to])
+                if pid == rows_to:
+                    mine = left if pid == A else right
+                    rows = order[np.frombuffer(sent, dtype=np.int64)]
+                    own_ids = [mine.ids[i] for i in rows]
             back_a = await _send(back_a, H, [A])
             back_b = await _send(back_b, H, [B])
             masked_values, masked_ciphertexts = _record_masks(m, d_a, d_b, params)
@@ -665,7 +692,7 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     return JoinResult(SecretTable(values, columns), n_a, n_b, cols_a, cols_b, n_test,
                       paillier_key_bits=params.key_bits, mask_bits=params.stat_sec,
                       masked_values=masked_values, masked_ciphertexts=masked_ciphertexts,
-                      seeded_split=split is not None)
+                      seeded_split=split is not None, own_ids=own_ids)
 
 
 class _no_phase:

@@ -158,8 +158,11 @@ def target_check(target: str):
     return check
 
 
-async def join(job: Job, check_columns=None):
-    """The secure inner join of the owners' tables; every party calls it."""
+async def join(job: Job, check_columns=None, rows_to: int | None = None):
+    """The secure inner join of the owners' tables; every party calls it.
+
+    `rows_to`: an owner that learns which of its rows are joined (for predictions).
+    """
     options = job.options
     split = None
     if 'split' in options and options.split.split == 'seeded':
@@ -167,7 +170,8 @@ async def join(job: Job, check_columns=None):
     try:
         result = await secure_inner_join(job.left, job.right, join_parameters(options, job.fmt),
                                          job.session, job.roles, split=split,
-                                         check_columns=check_columns)
+                                         check_columns=check_columns, progress=job.progress,
+                                         rows_to=rows_to)
     except ProtocolError:
         raise
     except ValueError as exc:   # the join's own, data-free errors

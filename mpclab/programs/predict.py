@@ -10,10 +10,11 @@ opened only to the owner named by --predictions-to, which writes them with its o
     mpclab predict -M3 --left new_insurer.csv --right new_hospital.csv --id patient_id \
         --model lasso_{party}.json --predictions-to 0 --save-predictions predictions.csv
 
-What is opened: table sizes and the intersection size to every party; one bit, "the model
-keeps every decision value in range" (a secret model's coefficients, checked against the
-public bound of the new data); to the --predictions-to owner only, which of its people are in
-the intersection and their predictions (a regression value; a probability and a 0/1 label).
+What is opened: table sizes and the intersection size to every party; unless the public bound
+of a revealed model settles it, one bit "every decision value is below 2**30" and, for
+logistic regression, one bit "below 2**10"; to the --predictions-to owner only, which of its
+people are in the intersection and their predictions (a regression value; a probability and a
+0/1 label).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from mpclab.session import EXIT_RANGE, PublicError
 
 DECISION_BITS = 30      # |X @ w + b| < 2**30: the secure type's range, with a margin
 SIGMOID_BITS = 10       # the sigmoid's domain, |z| <= 1024
+MAX_INT_BITS = 24       # beyond, the scaled-down check is too coarse to rely on
 
 
 def prepare(job: Job) -> None:
@@ -122,25 +124,37 @@ def _secret_coefficients(model: dict, secfxp):
 
 
 async def _decision_values(X, model: dict, secfxp, int_bits: int, logistic: bool):
-    """Secure X @ w + b, with its range (and the sigmoid's, for logistic) established first."""
+    """Secure z = X @ w + b, its range established before the products that rely on it.
+
+    The public bound |z| ≤ 2**I·Σ|w_j| + |b| settles a revealed model on small data.
+    Otherwise z is first computed 2**k times smaller, with k such that no representable
+    model can leave the range (|w_j|, |b| < 2**31, |x| < 2**I), and one bit, "|z| < 2**30",
+    is opened; for logistic regression a second, "|z| < 2**10" (the sigmoid's domain), on
+    the exact z.
+    """
     d = len(model['features'])
-    limit = SIGMOID_BITS if logistic else DECISION_BITS
-    slack = math.ceil(math.log2(d + 1))
+    if int_bits > MAX_INT_BITS:
+        raise PublicError(f'the new data need {int_bits} integer bits; predictions support up to '
+                          f'{MAX_INT_BITS} (scale the columns)', EXIT_RANGE)
     if 'secret' in model:
         w, b = _secret_coefficients(model, secfxp)
-        # |z| <= 2**I·Σ|w_j| + |b|: check every 2**I·|w_j| and |b| below 2**(limit − slack)
-        scaled = mpc.np_concatenate((w * 2**int_bits, mpc.np_fromlist([b])))
-        if not await fastmpc.all_within(scaled, limit - slack):
-            raise PublicError(f'the secret model could give decision values beyond 2**{limit} on '
-                              f'these data (|x| < 2**{int_bits})', EXIT_RANGE)
+        bound = None
     else:
         coef, intercept = np.asarray(model['coef']), float(model['intercept'])
-        if 2.0**int_bits * np.abs(coef).sum() + abs(intercept) >= 2.0**limit:
-            raise PublicError(f'the model could give decision values beyond 2**{limit} on these '
-                              f'data (|x| < 2**{int_bits})', EXIT_RANGE)
-        w = secfxp.array(coef, integral=False)
-        b = secfxp(intercept)
-    return fastmpc.matmul(X, w) + b
+        w, b = secfxp.array(coef, integral=False), secfxp(intercept)
+        bound = 2.0**int_bits * np.abs(coef).sum() + abs(intercept)
+    if bound is None or bound >= 2.0**(DECISION_BITS - 1):
+        k = int_bits + math.ceil(math.log2(d + 1)) + 1
+        small = fastmpc.matmul(X, fastmpc.trunc(w, k)) + fastmpc.trunc(mpc.np_fromlist([b]), k)[0]
+        if not await fastmpc.all_within(small, DECISION_BITS - k):
+            raise PublicError(f'a decision value on these data exceeds 2**{DECISION_BITS}: the '
+                              f'model does not fit the new data\'s range', EXIT_RANGE)
+    z = fastmpc.matmul(X, w) + b
+    if logistic and (bound is None or bound > 2.0**SIGMOID_BITS):
+        if not await fastmpc.all_within(z, SIGMOID_BITS):
+            raise PublicError(f'a decision value on these data exceeds 2**{SIGMOID_BITS}, the '
+                              f'range of the secure sigmoid', EXIT_RANGE)
+    return z
 
 
 async def run(job: Job) -> dict:
