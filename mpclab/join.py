@@ -8,14 +8,23 @@ H (party 2 by default) holds nothing.  Further parties only compute.  With one p
 party plays every role (for tests and notebooks).
 
 1. A and B agree on a key k unknown to H; each hashes its identifiers with HMAC-SHA-256
-   under k, shuffles its rows, packs each row's fixed-point values into Paillier plaintexts
-   and encrypts them under its own key.  Both send hashes and ciphertexts to H.
-2. H matches the hashes, orders the matched pairs by a secret random permutation, adds to
-   every value a fresh random mask z of stat_sec more bits than the values, re-randomises
-   every ciphertext with an exponent stat_sec bits longer than the owner's (see
-   `mpclab.paillier`), keeps -z as its own share and returns the masked ciphertexts.
-3. A and B decrypt: v + z is their share.  A, B and H then secret-share their additive
-   shares into MPyC; the sums are a Shamir-shared joined table.
+   under k, shuffles its rows and sends the hashes and a fresh Paillier public key to H.
+2. H matches the hashes, orders the matched pairs by a secret random permutation and tells
+   everyone the intersection size.  While the owners encrypt, H already draws a fresh random
+   mask z of stat_sec more bits than the values for every joined value and encrypts the packed
+   masks under each owner's key with an exponent stat_sec bits longer than the owner's (see
+   `mpclab.paillier`): it needs no ciphertext for that.
+3. Each owner packs each row's fixed-point values into Paillier plaintexts
+   (`mpclab.joinwork.Layout`), encrypts them under its own key and sends them to H.
+4. H multiplies, for every returned plaintext, the owner's ciphertexts that belong in it with
+   its encrypted masks, keeps -z as its own share and returns the result chunk by chunk;
+   each owner decrypts a chunk while H assembles the next: v + z is its share.
+5. A, B and H secret-share their additive shares into MPyC; the sums are a Shamir-shared
+   joined table.
+
+Where the bulk work runs (hashing, encryption, masks, decryption) is each party's own
+`mpclab.parallel.Pool`: its own thread, its local processes, or a Dask cluster of its own.
+Whatever runs there is this party's own secrets and data; nothing a peer sent is run there.
 
 What each party learns (semi-honest, non-colluding parties):
 
@@ -55,21 +64,19 @@ the matched marked rows first and sends their number, `n_test`, to every party. 
 - to every party: `n_test`.
 """
 
-import asyncio
 import collections
-import functools
 import hashlib
-import hmac
 import os
 import secrets
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from mpyc.runtime import mpc
 
-from mpclab import paillier, security
+from mpclab import joinwork, paillier, security
 from mpclab.fixedpoint import FixedPointFormat
+from mpclab.joinwork import Layout, is_test_id
+from mpclab.parallel import Pool
 from mpclab.table import SecretTable
 
 __all__ = ['JoinError', 'JoinParameters', 'JoinResult', 'Roles', 'secure_inner_join',
@@ -81,11 +88,15 @@ HASH_BYTES = 32
 STAGES = ('encrypt', 'mask', 'decrypt', 'share')
 
 # Ciphertexts per chunk of bulk work: 0.06 s (encrypt) to 1.4 s (full decryption) on one
-# core at 2048 bits.  Chunks are whole blocks of rows, so that a later pipelined join can
-# pass each one on as soon as it is done.
+# core at 2048 bits.  Chunks are whole blocks of rows, so that each one is passed on (masked
+# chunk to its owner, decrypted) as soon as it is done.
 CHUNK_CIPHERTEXTS = 512
 
-MIN_WORKER_CIPHERTEXTS = 1000   # the helper forks a worker per this many ciphertexts (to all cores)
+# Below this many ciphertexts a stage runs on the party's own thread: starting processes
+# would cost more than it saves.
+MIN_PROCESS_CIPHERTEXTS = 1000
+
+HASH_CHUNK = 20000   # identifiers per chunk of hashing
 
 
 class JoinError(ValueError):
@@ -195,32 +206,28 @@ class JoinResult:
         return self.table.n_rows
 
 
-def slot_layout(n_values, params):
-    """Slot width, plaintext capacity and whether a half (mod p) decryption suffices.
-
-    A slot holds value + offset + mask < 2**(value_bits + stat_sec + 1), so slots never carry.
-    Decryption costs about the same per plaintext bit either way; full-width plaintexts need
-    fewer ciphertexts, hence fewer operations for the helper, unless a row fits a half.
-    """
+def layout(n_values, params):
+    """How an owner's rows of `n_values` values are packed (`mpclab.joinwork.Layout`)."""
     slot = params.fmt.value_bits + params.stat_sec + 1
-    half, full = params.key_bits // 2 - 2, params.key_bits - 2
+    half = params.key_bits // 2 - 2
     if slot > half:
         raise JoinError(f'slots of {slot} bits (values of {params.fmt.value_bits} bits, '
                         f'{params.stat_sec} mask bits and a carry bit) do not fit half of a '
                         f'{params.key_bits}-bit key ({half} bits): lower the statistical '
                         f'security or the integer bits, or use a larger key', 'slots',
                         slot_bits=slot, key_bits=params.key_bits)
-    per_half, per_full = half // slot, full // slot
-    n_half = -(-n_values // per_half)
-    n_full = -(-n_values // per_full)
-    if n_half <= 1 or n_half < 2 * n_full:
-        return slot, half, True
-    return slot, full, False
+    return Layout.choose(n_values, params.fmt.value_bits, params.stat_sec, params.key_bits)
 
 
-def _packer(n_values, params):
-    slot, capacity, _ = slot_layout(n_values, params)
-    return paillier.Packer(slot, capacity)
+def slot_layout(n_values, params):
+    """Slot width, plaintext capacity and whether a half (mod p) decryption suffices.
+
+    A slot holds value + offset + mask < 2**(value_bits + stat_sec + 1), so slots never carry.
+    Decryption costs about the same per plaintext bit either way; which packing is cheapest
+    is `layout`'s choice.
+    """
+    lay = layout(n_values, params)
+    return lay.slot_bits, params.key_bits // 2 - 2 if lay.half else params.key_bits - 2, lay.half
 
 
 def masked_counts(n_rows, n_left, n_right, params):
@@ -230,8 +237,8 @@ def masked_counts(n_rows, n_left, n_right, params):
     n_right)``) and the ciphertexts it re-randomises for the owners; each has ``stat_sec``
     bits of hiding.  Every party computes the same figures.
     """
-    per_row = sum(_packer(d, params).n_plaintexts(d) for d in (n_left, n_right))
-    return n_rows * (n_left + n_right), n_rows * per_row
+    cts = sum(layout(d, params).n_pts(n_rows) for d in (n_left, n_right))
+    return n_rows * (n_left + n_right), cts
 
 
 def _record_masks(n_rows, n_left, n_right, params):
@@ -239,92 +246,6 @@ def _record_masks(n_rows, n_left, n_right, params):
     security.record('join', values, params.stat_sec)
     security.record('join', ciphertexts, params.stat_sec)
     return values, ciphertexts
-
-
-# -- bulk work off the event loop --------------------------------------------------------------
-class _Work:
-    """Where a party's bulk crypto runs: chunk by chunk, off MPyC's event loop, with progress.
-
-    The event loop must keep serving the peers (their messages, keep-alives) while a party
-    computes for minutes, so chunks run on a worker thread: gmpy2's exponentiations release
-    the GIL, and elsewhere the interpreter hands the GIL back to the loop every few
-    milliseconds.  The helper's masking may use forked processes instead (every core).
-    Without an event loop (MPyC's one-party mode without -M) there is nobody to serve and
-    thread chunks run inline.
-    """
-
-    def __init__(self, progress=None):
-        self.progress = progress
-        self.inline = mpc.options.no_async
-        self.threads = None if self.inline else ThreadPoolExecutor(1, 'mpclab-join')
-
-    def tell(self, stage, done, total):
-        if self.progress is not None:
-            self.progress(stage, done, total)
-
-    def _submit(self, executor, fn, args):
-        executor = executor or self.threads
-        if executor is None:
-            future = Future()
-            future.set_result(fn(*args))
-            return future
-        return executor.submit(fn, *args)
-
-    async def _wait(self, future):
-        if self.inline:
-            return future.result()
-        return await asyncio.wrap_future(future)
-
-    async def run(self, fn, *args):
-        """fn(*args) off the loop."""
-        return await self._wait(self._submit(None, fn, args))
-
-    async def map(self, fn, jobs, stage, total, executor=None, window=2, done=0):
-        """[fn(*args) for size, args in jobs], in order, each off the loop.
-
-        At most `window` chunks are in flight, so only those are held twice in memory;
-        ``progress(stage, done, total)`` follows each chunk, `done` summing the sizes.
-        """
-        pending, out = collections.deque(), []
-
-        async def first():
-            nonlocal done
-            size, future = pending.popleft()
-            out.append(await self._wait(future))
-            done += size
-            self.tell(stage, done, total)
-        self.tell(stage, done, total)
-        try:
-            for size, args in jobs:
-                pending.append((size, self._submit(executor, fn, args)))
-                while len(pending) >= window or (pending and pending[0][1].done()):
-                    await first()
-            while pending:
-                await first()
-        finally:
-            for _, future in pending:
-                future.cancel()
-        return out
-
-    def close(self):
-        if self.threads is not None:
-            self.threads.shutdown(wait=False, cancel_futures=True)
-
-
-def _blocks(n_rows, per_row):
-    """(start, stop) of blocks of about CHUNK_CIPHERTEXTS ciphertexts of `per_row` each."""
-    step = max(1, CHUNK_CIPHERTEXTS // max(per_row, 1))
-    return [(a, min(a + step, n_rows)) for a in range(0, n_rows, step)]
-
-
-def _process_pool(n_ciphertexts):
-    """Forked workers for the helper's masking (None: too few ciphertexts to be worth it)."""
-    workers = min(os.cpu_count() or 1, n_ciphertexts // MIN_WORKER_CIPHERTEXTS)
-    if workers < 2:
-        return None, 2
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('fork')), 2 * workers
 
 
 # -- messages over MPyC's channels -------------------------------------------------------------
@@ -350,85 +271,105 @@ def _random_ints(count, bits):
             for i in range(0, count * nbytes, nbytes)]
 
 
-def is_test_id(identifier, seed, fraction):
-    """Whether a (normalised) identifier falls in the seeded test split.
 
-    Both owners compute the same bit for the same person, so the helper can put the test
-    rows first without learning who they are; anyone can recompute the split in plaintext.
-    Being public, the bit tells each owner which of its own people are test candidates,
-    hence through the number of test rows how many of them the other table holds (module
-    docstring).
+
+# -- bulk work, chunk by chunk -----------------------------------------------------------------
+class _Progress:
+    """``progress(stage, done, total)`` for one run of a stage (one owner's rows)."""
+
+    def __init__(self, progress, stage, total):
+        self.progress, self.stage, self.total, self.done = progress, stage, total, 0
+        self.add(0)
+
+    def add(self, size):
+        self.done += size
+        if self.progress is not None:
+            self.progress(self.stage, self.done, self.total)
+
+
+async def _map(pool, submit, fn, jobs, tell):
+    """[fn(*args) for size, args in jobs], in order, with at most `pool.window` in flight.
+
+    Only the chunks in flight are held twice in memory; `tell.add(size)` follows each one.
     """
-    digest = hashlib.sha256(f'mpclab-split:{seed}:'.encode() + identifier.encode('utf-8')).digest()
-    return int.from_bytes(digest[:8], 'big') < fraction * 2**64
+    pending, out = collections.deque(), []
+    try:
+        for size, args in jobs:
+            pending.append((size, submit(fn, *args)))
+            while len(pending) >= pool.window or (pending and pending[0][1].done()):
+                size0, future = pending.popleft()
+                out.append(await pool.wait(future))
+                tell.add(size0)
+        while pending:
+            size0, future = pending.popleft()
+            out.append(await pool.wait(future))
+            tell.add(size0)
+    finally:
+        for _, future in pending:
+            future.cancel()
+    return out
+
+
+def _submitter(pool, n_ciphertexts):
+    """Where a stage of `n_ciphertexts` runs: the pool's workers, or this party's own thread
+    when the stage is too small to pay for starting local processes."""
+    if pool.kind == 'processes' and n_ciphertexts < MIN_PROCESS_CIPHERTEXTS:
+        return pool.run_local
+    return pool.submit
+
+
+def _blocks(n_rows, per_row):
+    """(start, stop) of blocks of about CHUNK_CIPHERTEXTS ciphertexts of `per_row` each."""
+    step = max(1, CHUNK_CIPHERTEXTS // max(per_row, 1))
+    return [(a, min(a + step, n_rows)) for a in range(0, n_rows, step)]
+
+
+def _offset(params):
+    return 1 << (params.fmt.value_bits - 1)  # values become non-negative
+
+
+def _mask_bits(params):
+    return params.fmt.value_bits + params.stat_sec
 
 
 # -- owner -------------------------------------------------------------------------------------
 def _new_key(bits):
+    """A fresh Paillier key pair, as the plain dict that the owner's workers rebuild it from."""
     sk = paillier.generate_keypair(bits)[1]
-    return sk.precompute()
+    return {**sk.public_key.to_dict(), 'p': int(sk.p), 'q': int(sk.q)}
 
 
-def _hash_ids(key, ids, split):
-    """Keyed hashes of the identifiers, and with a seeded split their packed test bits."""
-    hashes = b''.join(hmac.new(key, i.encode('utf-8'), hashlib.sha256).digest() for i in ids)
-    if split is None:
-        return hashes, None
-    return hashes, np.packbits([is_test_id(i, *split) for i in ids]).tobytes()
+def _public(key):
+    return {k: key[k] for k in ('n', 'h', 'r_bits')}
 
 
-def _encrypt_rows(sk, packer, offset, rows):
-    """Ciphertexts, as bytes, of a block of an owner's rows of encoded values."""
-    plaintexts = [x for row in rows for x in packer.pack([int(v) + offset for v in row])]
-    return sk.public_key.ciphertexts_to_bytes(sk.encrypt_many(plaintexts))
-
-
-async def _owner_encrypt(table, key, params, work, split=None):
-    """Hashes and ciphertexts of an owner's rows, in an order only the owner knows.
-
-    Returns the message for the helper, the private key and that order (sent row k is the
-    table's row order[k]).
-    """
-    sk = await work.run(_new_key, params.key_bits)
+async def _owner_hash(table, key, key_bits, pool, split=None):
+    """The owner's first message (public key, keyed hashes, packed test bits), its private key
+    and the order it sends its rows in (sent row k is the table's row order[k])."""
+    sk = await pool.wait(pool.run_local(_new_key, key_bits))
     order = _random_permutation(table.n_rows)
-    hashes, test = await work.run(_hash_ids, key, [table.ids[i] for i in order], split)
-    packer = _packer(len(table.columns), params)
-    offset = 1 << (params.fmt.value_bits - 1)  # values become non-negative
-    encoded = table.encoded[order]
-    jobs = ((b - a, (sk, packer, offset, encoded[a:b]))
-            for a, b in _blocks(table.n_rows, packer.n_plaintexts(len(table.columns))))
-    cts = await work.map(_encrypt_rows, jobs, 'encrypt', table.n_rows)
-    message = {'public_key': sk.public_key.to_dict(), 'hashes': hashes,
-               'ciphertexts': b''.join(cts)}
-    if test is not None:
-        message['test'] = test
+    ids = [table.ids[i] for i in order]
+    submit = _submitter(pool, table.n_rows // 10)   # hashing is ~100 times cheaper
+    jobs = ((b - a, (key, ids[a:b], split)) for a, b in
+            ((a, min(a + HASH_CHUNK, len(ids))) for a in range(0, len(ids), HASH_CHUNK)))
+    parts = await _map(pool, submit, joinwork.hash_ids, jobs, _Progress(None, '', 0))
+    message = {'public_key': _public(sk), 'hashes': b''.join(h for h, _ in parts)}
+    if split is not None:
+        bits = np.frombuffer(b''.join(t for _, t in parts), dtype=np.uint8)
+        message['test'] = np.packbits(bits).tobytes()
     return message, sk, order
 
 
-def _decrypt_rows(sk, packer, offset, n_values, half, data):
-    """The owner's additive shares (value + mask) in a block of returned rows."""
-    cts = sk.public_key.ciphertexts_from_bytes(data)
-    plains = sk.decrypt_many(cts, max_bits=packer.capacity_bits if half else None)
-    per_row = packer.n_plaintexts(n_values)
-    return [v - offset for r in range(0, len(plains), per_row)
-            for v in packer.unpack(plains[r:r + per_row], n_values)]
-
-
-async def _owner_decrypt(sk, data, n_rows, n_values, params, work):
-    """The owner's additive shares of its columns of the joined rows (row by row)."""
-    _, _, half = slot_layout(n_values, params)
-    packer = _packer(n_values, params)
-    per_row = packer.n_plaintexts(n_values)
-    width = per_row * sk.public_key.ciphertext_bytes
-    if len(data) != n_rows * width:
-        raise JoinError(f'the helper returned {len(data)} bytes for {n_rows} rows of '
-                        f'{width} bytes', 'message')
-    offset = 1 << (params.fmt.value_bits - 1)
-    view = memoryview(data)
-    jobs = ((b - a, (sk, packer, offset, n_values, half, view[a * width:b * width]))
-            for a, b in _blocks(n_rows, per_row))
-    parts = await work.map(_decrypt_rows, jobs, 'decrypt', n_rows)
-    return [v for part in parts for v in part]
+async def _owner_encrypt(table, sk, order, params, pool, progress):
+    """Ciphertexts (bytes) of every variant of the owner's rows, in the sent order."""
+    lay = layout(len(table.columns), params)
+    encoded = table.encoded[order]
+    submit = _submitter(pool, table.n_rows * lay.variants)
+    jobs = ((b - a, (sk, lay, _offset(params), encoded[a:b]))
+            for a, b in _blocks(table.n_rows, lay.variants))
+    cts = await _map(pool, submit, joinwork.encrypt_rows, jobs,
+                     _Progress(progress, 'encrypt', table.n_rows))
+    return b''.join(cts)
 
 
 # -- helper ------------------------------------------------------------------------------------
@@ -446,76 +387,126 @@ def _match(hashes_left, hashes_right, test_bits=None):
     return test + [p for p in pairs if not bits[p[0]]], len(test)
 
 
-@functools.lru_cache(maxsize=2)
-def _masking_key(n, h, r_bits, stat_sec):
-    """An owner's public key with its table built, once per worker process (or thread)."""
-    return paillier.PaillierPublicKey(n, h, r_bits=r_bits).precompute(stat_sec)
-
-
-def _mask_rows(key, stat_sec, data, masks):
-    """Masked, re-randomised ciphertexts (bytes) of a block of selected rows.
-
-    Runs in a worker: plain data in and out; the re-randomisers come from the OS there.
-    """
-    pk = _masking_key(key['n'], key['h'], key['r_bits'], stat_sec)
-    return pk.ciphertexts_to_bytes(pk.mask_many(pk.ciphertexts_from_bytes(data), masks, stat_sec))
-
-
-def _check_message(message, n_rows, n_values, params, owner):
-    """Check that an owner's message has the sizes its public row count and key imply."""
-    pk = paillier.PaillierPublicKey.from_dict(message['public_key'])
-    width = _packer(n_values, params).n_plaintexts(n_values) * pk.ciphertext_bytes
-    if (pk.bits != params.key_bits or len(message['hashes']) != n_rows * HASH_BYTES or
-            len(message['ciphertexts']) != n_rows * width):
+def _check_first(message, n_rows, params, owner):
+    """Check an owner's key and hashes against its public row count and the key size."""
+    try:
+        pk = paillier.PaillierPublicKey.from_dict(message['public_key'])
+    except (KeyError, TypeError, ValueError):
+        pk = None
+    if pk is None or pk.bits != params.key_bits or len(message['hashes']) != n_rows * HASH_BYTES:
         raise JoinError(f'party {owner} sent a message that does not fit its {n_rows} rows and '
                         f'a {params.key_bits}-bit key', 'message')
+    return pk
 
 
-async def _helper_mask(message, rows, n_values, params, work, pool, done, total):
-    """Masked ciphertexts of the selected rows and the helper's shares (the negated masks).
+def _check_ciphertexts(data, pk, n_rows, lay, owner):
+    if not isinstance(data, bytes) or len(data) != n_rows * lay.variants * pk.ciphertext_bytes:
+        raise JoinError(f'party {owner} sent ciphertexts that do not fit its {n_rows} rows',
+                        'message')
 
-    `pool` is (executor or None, chunks in flight); `done` and `total` count progress.
-    """
-    key = message['public_key']
-    pk = paillier.PaillierPublicKey.from_dict(key)
-    packer = _packer(n_values, params)
-    width = packer.n_plaintexts(n_values) * pk.ciphertext_bytes
-    data = memoryview(message['ciphertexts'])
-    bits = params.fmt.value_bits + params.stat_sec
-    shares = []
 
-    def jobs():
-        for a, b in _blocks(len(rows), packer.n_plaintexts(n_values)):
-            masks = _random_ints((b - a) * n_values, bits)
-            shares.extend(-z for z in masks)
-            packed = [x for k in range(b - a)
-                      for x in packer.pack(masks[k * n_values:(k + 1) * n_values])]
-            cts = b''.join([data[i * width:(i + 1) * width] for i in rows[a:b]])
-            yield b - a, (key, params.stat_sec, cts, packed)
-    executor, window = pool
-    parts = await work.map(_mask_rows, jobs(), 'mask', total, executor, window, done)
-    return b''.join(parts), shares
+class _HelperSide:
+    """The helper's work for one owner: its factors (masks under the owner's key, computed
+    while the owner still encrypts), then each returned chunk as the owner's ciphertexts
+    arrive."""
+
+    def __init__(self, key, lay, rows, m, params, pool):
+        self.key, self.lay, self.rows, self.m = key, lay, np.asarray(rows, dtype=np.int64), m
+        self.chunks = lay.chunks(m, CHUNK_CIPHERTEXTS)
+        submit = _submitter(pool, lay.n_pts(m))
+        # Submitted at once: the masks and re-randomisers need only the owner's public key,
+        # so they are ready, or nearly, when the ciphertexts arrive.
+        self.factors = [submit(joinwork.randomizers, key, lay, params.stat_sec, _mask_bits(params),
+                               r0, r1, m, p0, p1) for r0, r1, p0, p1 in self.chunks]
+        self.pieces = None
+        self.masks = []
+
+    def place(self, data, n_rows):
+        """Put each of the owner's sent ciphertexts where its joined row needs it."""
+        w = paillier.PaillierPublicKey.from_dict(self.key).ciphertext_bytes
+        positions = np.full(n_rows, -1, dtype=np.int64)
+        positions[self.rows] = np.arange(self.m)
+        k, v, t, q = self.lay.targets(positions, self.m)
+        sent = np.frombuffer(data, dtype=np.uint8).reshape(-1, w)
+        mp = self.lay.max_pieces
+        self.pieces = np.zeros((self.lay.n_pts(self.m) * mp, w), dtype=np.uint8)
+        self.pieces[t * mp + q] = sent[k * self.lay.variants + v]
+
+    async def returned(self, c, pool):
+        """The c-th chunk of masked, re-randomised ciphertexts for the owner (bytes)."""
+        factors, masks = await pool.wait(self.factors[c])
+        self.factors[c] = None
+        self.masks.append(masks)
+        mp = self.lay.max_pieces
+        _, _, p0, p1 = self.chunks[c]
+        pieces = self.pieces[p0 * mp:p1 * mp].tobytes()
+        return await pool.wait(pool.run_local(joinwork.assemble, self.key, pieces, factors, mp))
+
+    def cancel(self):
+        for f in self.factors:
+            if f is not None:
+                f.cancel()
+
+
+# -- owner, decrypting -------------------------------------------------------------------------
+class _OwnerSide:
+    """An owner's decryption of the returned chunks, submitted as each arrives."""
+
+    def __init__(self, sk, lay, m, params, secfxp, pool, progress):
+        self.sk, self.lay, self.m, self.pool = sk, lay, m, pool
+        self.chunks = lay.chunks(m, CHUNK_CIPHERTEXTS)
+        self.scale = params.fmt.secure_frac_bits - params.fmt.frac_bits
+        self.offset, self.prime = _offset(params), secfxp.field.order
+        self.submit = _submitter(pool, lay.n_pts(m))
+        self.width = paillier.PaillierPublicKey.from_dict(sk).ciphertext_bytes
+        self.pending, self.shares = collections.deque(), []
+        self.tell = _Progress(progress, 'decrypt', m)
+
+    async def receive(self, c, data):
+        r0, r1, p0, p1 = self.chunks[c]
+        if not isinstance(data, bytes) or len(data) != (p1 - p0) * self.width:
+            raise JoinError(f'the helper returned a chunk that does not fit its {r1 - r0} rows',
+                            'message')
+        self.pending.append((r1 - r0, self.submit(
+            joinwork.decrypt_rows, self.sk, self.lay, self.offset, self.scale, self.prime, data,
+            r0, r1, self.m, p0)))
+        while len(self.pending) >= self.pool.window or (self.pending and self.pending[0][1].done()):
+            await self._first()
+
+    async def _first(self):
+        size, future = self.pending.popleft()
+        self.shares.extend(await self.pool.wait(future))
+        self.tell.add(size)
+
+    async def finish(self):
+        while self.pending:
+            await self._first()
+        return self.shares
+
+    def cancel(self):
+        for _, f in self.pending:
+            f.cancel()
 
 
 # -- into MPyC ---------------------------------------------------------------------------------
-def _field_ints(values, shape, p, scale):
-    """Additive shares scaled from input to secure fractional bits, as field ints (object array)."""
+def _object_array(values, shape):
     a = np.empty(len(values), dtype=object)
     a[:] = values
-    return ((a << scale) % p).reshape(shape)
+    return a.reshape(shape)
 
 
 def _helper_rows(share_a, share_b, m, d_a, d_b):
     """The helper's shares, row by row: A's columns then B's."""
     a = np.empty((m, d_a + d_b), dtype=object)
-    a[:, :d_a] = np.array(share_a, dtype=object).reshape(m, d_a)
-    a[:, d_a:] = np.array(share_b, dtype=object).reshape(m, d_b)
-    return a.reshape(-1)
+    a[:, :d_a] = _object_array(share_a, (m, d_a))
+    a[:, d_a:] = _object_array(share_b, (m, d_b))
+    return a
 
 
-async def _input_shares(secfxp, share, sender, shape, scale, work):
+async def _input_shares(secfxp, share, sender, shape):
+    """Every party's part of mpc.input of the sender's additive shares (field ints)."""
     if mpc.pid == sender:
-        a = await work.run(_field_ints, share, shape, secfxp.field.order, scale)
+        a = share if isinstance(share, np.ndarray) else _object_array(share, shape)
         x = secfxp.array(secfxp.field.array(a, check=False), integral=False)
     else:
         x = secfxp.array(None, shape=shape, integral=False)
@@ -523,7 +514,7 @@ async def _input_shares(secfxp, share, sender, shape, scale, work):
 
 
 async def secure_inner_join(left, right, params=None, session=None, roles=None, split=None,
-                            check_columns=None, progress=None, rows_to=None):
+                            check_columns=None, progress=None, rows_to=None, pool=None):
     """Join two owners' tables into a secret-shared table; every party calls this.
 
     Parameters
@@ -548,9 +539,15 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
         alone receives.  Default: nobody.
     progress : callable, optional
         ``progress(stage, done, total)`` at the party doing the work, on the event-loop
-        thread, from ``(stage, 0, total)`` to ``(stage, total, total)``: 'encrypt' (owners:
-        own rows), 'mask' (helper: joined rows, twice, once per owner), 'decrypt' (owners:
-        joined rows), 'share' (every party: joined rows).
+        thread, from ``(stage, 0, total)`` to ``(stage, total, total)`` for each run of a
+        stage: 'encrypt' (owners: own rows), 'mask' (helper: each owner's joined rows),
+        'decrypt' (owners: joined rows), 'share' (every party: joined rows).  Masking and
+        decryption overlap, chunk by chunk, so their events interleave.
+    pool : mpclab.parallel.Pool, optional
+        Where this party's bulk work runs (its own thread, local processes or its own Dask
+        cluster: see `mpclab.parallel` for what a cluster sees).  Default: a pool of
+        `mpclab.parallel.local_workers()` local processes, closed at the end; a pool given
+        is left open for the caller to close.
 
     Returns
     -------
@@ -598,8 +595,13 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     if check_columns is not None:
         check_columns(cols_a, cols_b)
     d_a, d_b = len(cols_a), len(cols_b)
+    lay_a, lay_b = layout(d_a, params), layout(d_b, params)
+    secfxp = params.fmt.secfxp()
 
-    work = _Work(progress)
+    own_pool = pool is None
+    if own_pool:
+        pool = Pool(inline=mpc.options.no_async)
+    helper_sides, owner_sides = [], []
     try:
         with phase('join:key'):
             # Both owners contribute, so neither alone fixes the hash key; H never sees it.
@@ -612,40 +614,28 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
             elif pid == B:
                 key = hashlib.sha256(key_a + mine).digest()
 
-        with phase('join:encrypt'):
-            msg_a = sk_a = msg_b = sk_b = None
-            order = None
+        with phase('join:match'):
+            # Keys and hashes first: the helper can match, and compute its masks under each
+            # owner's key, while the owners encrypt.
+            msg_a = sk_a = msg_b = sk_b = order_a = order_b = None
             if pid == A:
-                msg_a, sk_a, order = await _owner_encrypt(left, key, params, work, split)
+                msg_a, sk_a, order_a = await _owner_hash(left, key, params.key_bits, pool, split)
             if pid == B:
-                msg_b, sk_b, order = await _owner_encrypt(right, key, params, work)
+                msg_b, sk_b, order_b = await _owner_hash(right, key, params.key_bits, pool)
             to_helper_a = await _send(msg_a, A, [H])
             to_helper_b = await _send(msg_b, B, [H])
-            del msg_a, msg_b
-
-        with phase('join:match'):
             sizes = None
             if pid == H:
-                _check_message(to_helper_a, n_a, d_a, params, A)
-                _check_message(to_helper_b, n_b, d_b, params, B)
+                pk_a = _check_first(to_helper_a, n_a, params, A)
+                pk_b = _check_first(to_helper_b, n_b, params, B)
                 pairs, n_test = _match(to_helper_a['hashes'], to_helper_b['hashes'],
                                        to_helper_a.get('test'))
                 sizes = len(pairs), n_test
             m, n_test = await _send(sizes, H, everyone)
-            back_a = back_b = share_h_a = share_h_b = None
             if pid == H:
-                _, n_cts = masked_counts(m, d_a, d_b, params)
-                pool = _process_pool(n_cts)
-                try:
-                    back_a, share_h_a = await _helper_mask(to_helper_a, [i for i, _ in pairs],
-                                                           d_a, params, work, pool, 0, 2 * m)
-                    back_b, share_h_b = await _helper_mask(to_helper_b, [j for _, j in pairs],
-                                                           d_b, params, work, pool, m, 2 * m)
-                finally:
-                    if pool[0] is not None:
-                        pool[0].shutdown(cancel_futures=True)
-                    _masking_key.cache_clear()
-                del to_helper_a, to_helper_b
+                # pk.to_dict(): plain ints rebuilt here, never an object a peer sent, go to workers
+                helper_sides = [_HelperSide(pk_a.to_dict(), lay_a, [i for i, _ in pairs], m, params, pool),
+                                _HelperSide(pk_b.to_dict(), lay_b, [j for _, j in pairs], m, params, pool)]
             own_ids = None
             if rows_to is not None:
                 # The owner that receives predictions learns which of its rows are in the
@@ -657,38 +647,73 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
                 sent = await _send(sent, H, [rows_to])
                 if pid == rows_to:
                     mine = left if pid == A else right
-                    rows = order[np.frombuffer(sent, dtype=np.int64)]
+                    mine_order = order_a if pid == A else order_b
+                    rows = mine_order[np.frombuffer(sent, dtype=np.int64)]
                     own_ids = [mine.ids[i] for i in rows]
-            back_a = await _send(back_a, H, [A])
-            back_b = await _send(back_b, H, [B])
-            masked_values, masked_ciphertexts = _record_masks(m, d_a, d_b, params)
+
+        with phase('join:encrypt'):
+            cts_a = cts_b = None
+            if pid == A:
+                cts_a = await _owner_encrypt(left, sk_a, order_a, params, pool, progress)
+            if pid == B:
+                cts_b = await _owner_encrypt(right, sk_b, order_b, params, pool, progress)
+            cts_a = await _send(cts_a, A, [H])
+            cts_b = await _send(cts_b, B, [H])
+            if pid == H:
+                _check_ciphertexts(cts_a, pk_a, n_a, lay_a, A)
+                _check_ciphertexts(cts_b, pk_b, n_b, lay_b, B)
+                helper_sides[0].place(cts_a, n_a)
+                helper_sides[1].place(cts_b, n_b)
+            del cts_a, cts_b, to_helper_a, to_helper_b, msg_a, msg_b
 
         with phase('join:decrypt'):
-            share_a = share_b = None
-            if pid == A:
-                share_a = await _owner_decrypt(sk_a, back_a, m, d_a, params, work)
-            if pid == B:
-                share_b = await _owner_decrypt(sk_b, back_b, m, d_b, params, work)
-            del back_a, back_b
+            # The helper returns each chunk as soon as it is masked, and the owner decrypts it
+            # while the helper goes on: the chunks of both owners alternate.
+            telling = [_Progress(progress, 'mask', m) for _ in helper_sides]
+            decrypting = [None, None]
+            for s, (owner, sk, lay) in enumerate(((A, sk_a, lay_a), (B, sk_b, lay_b))):
+                if pid == owner:
+                    decrypting[s] = _OwnerSide(sk, lay, m, params, secfxp, pool, progress)
+                    owner_sides.append(decrypting[s])
+            n_chunks = [len(lay.chunks(m, CHUNK_CIPHERTEXTS)) for lay in (lay_a, lay_b)]
+            steps = [(s, c) for c in range(max(n_chunks)) for s in (0, 1) if c < n_chunks[s]]
+            for s, c in steps:
+                owner = (A, B)[s]
+                data = None
+                if pid == H:
+                    data = await helper_sides[s].returned(c, pool)
+                    r0, r1, _, _ = helper_sides[s].chunks[c]
+                    telling[s].add(r1 - r0)
+                data = await _send(data, H, [owner])
+                if pid == owner:
+                    await decrypting[s].receive(c, data)
+            share_a = await decrypting[0].finish() if pid == A else None
+            share_b = await decrypting[1].finish() if pid == B else None
+            masked_values, masked_ciphertexts = _record_masks(m, d_a, d_b, params)
 
-        secfxp = params.fmt.secfxp()
         columns = cols_a + cols_b
         with phase('join:share'):
-            work.tell('share', 0, m)
+            tell = _Progress(progress, 'share', m)
             if m == 0:
                 values = secfxp.array(np.zeros((0, len(columns))), integral=False)
             else:
-                scale = params.fmt.secure_frac_bits - params.fmt.frac_bits
-                x_a = await _input_shares(secfxp, share_a, A, (m, d_a), scale, work)
-                x_b = await _input_shares(secfxp, share_b, B, (m, d_b), scale, work)
+                x_a = await _input_shares(secfxp, share_a, A, (m, d_a))
+                x_b = await _input_shares(secfxp, share_b, B, (m, d_b))
                 h_share = None
                 if pid == H:
-                    h_share = await work.run(_helper_rows, share_h_a, share_h_b, m, d_a, d_b)
-                x_h = await _input_shares(secfxp, h_share, H, (m, d_a + d_b), scale, work)
+                    scale = params.fmt.secure_frac_bits - params.fmt.frac_bits
+                    prime, bits = secfxp.field.order, _mask_bits(params)
+                    sides = [joinwork.helper_shares(b''.join(s.masks), bits, scale, prime)
+                             for s in helper_sides]
+                    h_share = _helper_rows(*sides, m, d_a, d_b)
+                x_h = await _input_shares(secfxp, h_share, H, (m, d_a + d_b))
                 values = np.hstack((x_a, x_b)) + x_h
-            work.tell('share', m, m)
+            tell.add(m)
     finally:
-        work.close()
+        for s in helper_sides + owner_sides:
+            s.cancel()
+        if own_pool:
+            pool.close()
     return JoinResult(SecretTable(values, columns), n_a, n_b, cols_a, cols_b, n_test,
                       paillier_key_bits=params.key_bits, mask_bits=params.stat_sec,
                       masked_values=masked_values, masked_ciphertexts=masked_ciphertexts,

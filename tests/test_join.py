@@ -1,5 +1,6 @@
 """The secure inner join against pandas' inner merge, in one process and as real parties."""
 
+import collections
 import json
 import math
 import os
@@ -145,7 +146,7 @@ def test_default_split_sends_no_test_marks_and_seeded_split_says_so(monkeypatch)
     res, _ = secure_join_in_process(left, right)
     to_helper = [o for o in sent if isinstance(o, dict) and 'hashes' in o]
     assert len(to_helper) == 2
-    assert all(set(o) == {'public_key', 'hashes', 'ciphertexts'} for o in to_helper)
+    assert all(set(o) == {'public_key', 'hashes'} for o in to_helper)
     assert res.n_test == 0 and not res.seeded_split
     sent.clear()
     res, _ = secure_join_in_process(left, right, split=(3, 0.5))
@@ -158,8 +159,10 @@ def test_ledger_counts_every_masked_value_and_ciphertext():
     security.ledger.reset()
     res, _ = secure_join_in_process(left, right)
     values, cts = masked_counts(10, 2, 17, params)
-    # 2 values fit one half-size plaintext, 17 values of 74 bits need one full one
-    assert (values, cts) == (10 * 19, 10 * 2)
+    # 2 values fit one half-size plaintext; rows of 17 values of 74 bits go 3 in 2 full ones
+    # (one row whole and another's head, then the third whole and that head's tail), so 10
+    # rows take 3 groups and a row on its own
+    assert (values, cts) == (10 * 19, 10 + 3 * 2 + 1)
     assert (res.masked_values, res.masked_ciphertexts) == (values, cts)
     assert security.ledger.count('join') == values + cts
     assert security.ledger.min_bits('join') == params.stat_sec == res.mask_bits
@@ -225,17 +228,13 @@ def test_progress_reports_every_stage_in_order():
     events = []
     secure_join_in_process(left, right, progress=lambda *e: events.append(e))
     assert list(dict.fromkeys(e[0] for e in events)) == list(join.STAGES)
-    runs = []  # one party plays every role: each owner's encryption and decryption is a run
-    for stage, done, total in events:
-        if not runs or runs[-1][0] != stage or (len(runs[-1]) > 1 and done == 0):
-            runs.append([stage])
-        assert 0 <= done <= total
-        assert len(runs[-1]) == 1 or (done >= runs[-1][-1][0] and total == runs[-1][-1][1])
-        runs[-1].append((done, total))
-    assert [(r[0], r[-1]) for r in runs] == [
-        ('encrypt', (30, 30)), ('encrypt', (25, 25)), ('mask', (40, 40)),  # both owners' rows
-        ('decrypt', (20, 20)), ('decrypt', (20, 20)), ('share', (20, 20))]
-    assert all(r[1][0] == 0 for r in runs)
+    assert all(0 <= done <= total for _, done, total in events)
+    # One party plays every role: encryption, masking and decryption run once per owner,
+    # masking and decryption chunk by chunk in turn; each run goes from 0 to its total.
+    runs = {('encrypt', 30): 1, ('encrypt', 25): 1, ('mask', 20): 2, ('decrypt', 20): 2,
+            ('share', 20): 1}
+    assert collections.Counter((s, t) for s, d, t in events if d == 0) == runs
+    assert collections.Counter((s, t) for s, d, t in events if d == t) == runs
 
 
 class _Refused(Exception):
@@ -402,3 +401,32 @@ def test_helper_masks_on_several_processes_correctly():
     left, right = random_tables(np.random.default_rng(12), 2100, 2100, 2050, 1, 1)
     res, got = secure_join_in_process(left, right)
     assert_same_rows(got, plain_join(left, right))
+
+
+@pytest.mark.parametrize('d, value_bits, stat_sec, key_bits',
+                         [(1, 33, 40, 2048), (15, 33, 40, 2048), (17, 33, 40, 2048),
+                          (14, 48, 40, 2048), (40, 33, 40, 2048), (5, 24, 20, 256)])
+def test_layout_puts_every_value_where_it_is_read_back(d, value_bits, stat_sec, key_bits):
+    # The helper's product in plaintext: the sum of the pieces the layout sends into each
+    # returned plaintext plus packed masks; every value must come back from its slot.
+    from mpclab.joinwork import Layout
+    lay = Layout.choose(d, value_bits, stat_sec, key_bits)
+    rng = np.random.default_rng(d)
+    for n in (1, 2, 5, 7, 12):
+        rows = [[int(v) for v in rng.integers(0, 2**value_bits, d)] for _ in range(n)]
+        positions = rng.permutation(n)
+        k, v, t, q = lay.targets(positions, n)
+        assert len(set(zip(t.tolist(), q.tolist()))) == len(t) and (q < lay.max_pieces).all()
+        pts = [0] * lay.n_pts(n)
+        for kk, vv, tt in zip(k, v, t):
+            pts[tt] += lay.row_plaintexts(rows[kk])[vv]
+        masked = [x + sum(1 << (s * lay.slot_bits) for s in range(lay.slots)) for x in pts]
+        assert max(masked) < 2**lay.capacity_bits
+        chunks = lay.chunks(n, 3)
+        assert chunks[0][0] == chunks[0][2] == 0 and chunks[-1][1:4:2] == (n, lay.n_pts(n))
+        for r0, r1, p0, _ in chunks:
+            where = lay.value_map(r0, r1, n, p0)
+            for r in range(r0, r1):
+                got = [lay.unpack(masked[p0 + where[r - r0, c, 0]])[where[r - r0, c, 1]] - 1
+                       for c in range(d)]
+                assert got == rows[int(np.flatnonzero(positions == r)[0])]
