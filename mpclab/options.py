@@ -283,6 +283,11 @@ class RunOptions:
     approved: str | None = option(None, 'the analysis fingerprint this party approved (see '
                                   '`mpclab approve`): stop every party if the run differs',
                                   agreed=False, metavar='FINGERPRINT', kind='str')
+    dask: str | None = option(None, "send this party's bulk crypto (hashing, encryption, masks, "
+                              'decryption) to its own dask.distributed cluster at this scheduler '
+                              'address: it receives this party\'s secrets, so only a cluster on '
+                              "this party's own hosts (default: this machine's cores, up to -W)",
+                              agreed=False, metavar='ADDRESS', kind='str')
     allow_plaintext_network: bool = option(False, 'allow unencrypted connections to other hosts '
                                            '(without --ssl every byte crosses the network in '
                                            'the clear)', agreed=False)

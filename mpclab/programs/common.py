@@ -16,6 +16,7 @@ from mpclab.data import InputError, PartyTable, load_party_table
 from mpclab.fixedpoint import FixedPointFormat
 from mpclab.join import JoinParameters, Roles, secure_inner_join, slot_layout
 from mpclab.options import Options, flag
+from mpclab.parallel import Pool
 from mpclab.session import EXIT_INPUT, ProtocolError, PublicError, Session
 from mpclab.table import SecretTable
 from mpclab.units import check_scaling
@@ -167,15 +168,20 @@ async def join(job: Job, check_columns=None, rows_to: int | None = None):
     split = None
     if 'split' in options and options.split.split == 'seeded':
         split = (options.split.seed, options.split.test_fraction)
+    # This party's own choice of where its bulk work runs (never agreed, never sent).
+    pool = Pool(dask=options.run.dask, inline=mpc.options.no_async) if options.run.dask else None
     try:
         result = await secure_inner_join(job.left, job.right, join_parameters(options, job.fmt),
                                          job.session, job.roles, split=split,
                                          check_columns=check_columns, progress=job.progress,
-                                         rows_to=rows_to)
+                                         rows_to=rows_to, pool=pool)
     except ProtocolError:
         raise
     except ValueError as exc:   # the join's own, data-free errors
         raise PublicError(str(exc)) from None
+    finally:
+        if pool is not None:
+            pool.close()
     smaller = min(result.rows_left, result.rows_right)
     m = result.intersection_size
     if m == 0:
