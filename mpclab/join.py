@@ -540,7 +540,7 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     progress : callable, optional
         ``progress(stage, done, total)`` at the party doing the work, on the event-loop
         thread, from ``(stage, 0, total)`` to ``(stage, total, total)`` for each run of a
-        stage: 'encrypt' (owners: own rows), 'mask' (helper: each owner's joined rows),
+        stage: 'encrypt' (owners: own rows), 'mask' (helper: joined rows, twice, once per owner),
         'decrypt' (owners: joined rows), 'share' (every party: joined rows).  Masking and
         decryption overlap, chunk by chunk, so their events interleave.
     pool : mpclab.parallel.Pool, optional
@@ -669,7 +669,8 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
         with phase('join:decrypt'):
             # The helper returns each chunk as soon as it is masked, and the owner decrypts it
             # while the helper goes on: the chunks of both owners alternate.
-            telling = [_Progress(progress, 'mask', m) for _ in helper_sides]
+            # the helper's one run of 'mask' counts both owners' joined rows, as they alternate
+            masking = _Progress(progress, 'mask', 2 * m) if pid == H else None
             decrypting = [None, None]
             for s, (owner, sk, lay) in enumerate(((A, sk_a, lay_a), (B, sk_b, lay_b))):
                 if pid == owner:
@@ -683,7 +684,7 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
                 if pid == H:
                     data = await helper_sides[s].returned(c, pool)
                     r0, r1, _, _ = helper_sides[s].chunks[c]
-                    telling[s].add(r1 - r0)
+                    masking.add(r1 - r0)
                 data = await _send(data, H, [owner])
                 if pid == owner:
                     await decrypting[s].receive(c, data)

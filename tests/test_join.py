@@ -229,9 +229,10 @@ def test_progress_reports_every_stage_in_order():
     secure_join_in_process(left, right, progress=lambda *e: events.append(e))
     assert list(dict.fromkeys(e[0] for e in events)) == list(join.STAGES)
     assert all(0 <= done <= total for _, done, total in events)
-    # One party plays every role: encryption, masking and decryption run once per owner,
-    # masking and decryption chunk by chunk in turn; each run goes from 0 to its total.
-    runs = {('encrypt', 30): 1, ('encrypt', 25): 1, ('mask', 20): 2, ('decrypt', 20): 2,
+    # One party plays every role: encryption and decryption run once per owner, masking once
+    # over both owners' joined rows, masking and decryption chunk by chunk in turn; each run
+    # goes from 0 to its total.
+    runs = {('encrypt', 30): 1, ('encrypt', 25): 1, ('mask', 40): 1, ('decrypt', 20): 2,
             ('share', 20): 1}
     assert collections.Counter((s, t) for s, d, t in events if d == 0) == runs
     assert collections.Counter((s, t) for s, d, t in events if d == t) == runs

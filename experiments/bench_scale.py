@@ -1,0 +1,189 @@
+"""How the secure inner join scales: rows, per-phase time, peak memory and bytes per party,
+MPyC's ``-W 1`` against every core, with real local party processes.
+
+    nice python experiments/bench_scale.py                                # 10k and 100k rows
+    nice python experiments/bench_scale.py --rows 10000 --workers 1 all --scale none minmax
+
+Each party is its own process (`mpclab.launch`); a sampler sums the resident memory of each
+party's process tree (the party and its worker processes) every 0.2 s, so "peak RSS" is the
+largest such sum.  Writes results/scale.csv (one row per run, appended to any earlier rows
+with other settings) and results/scale.png (time and peak memory against rows, log-log, with
+a linear reference).  The machine's 1-minute load average before and after each run is in the
+CSV: on a shared machine it says how much the figures are worth.  Measured, never asserted.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PROTOCOLS, RESULTS, ROOT, synthetic_tables, write_tables  # noqa: E402
+
+from mpclab.launch import Parties, local_argvs  # noqa: E402
+
+PHASES = ['join:schema', 'join:key', 'join:match', 'join:encrypt', 'join:decrypt', 'join:share']
+KEY = ('rows_per_owner', 'features_per_owner', 'scale', 'workers')
+
+
+class TreeSampler:
+    """Peak of the summed RSS of each process tree, sampled in a thread."""
+
+    def __init__(self, pids, every=0.2):
+        self.pids, self.every = list(pids), every
+        self.peak = [0] * len(self.pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self, pid):
+        try:
+            root = psutil.Process(pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return 0
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            for i, pid in enumerate(self.pids):
+                self.peak[i] = max(self.peak[i], self._rss(pid))
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_join(lp, rp, workers, scale, timeout, parties=3):
+    """One join; returns (each party's summary, each party's peak RSS in bytes, wall seconds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        js = os.path.join(tmp, 'summary_{party}.json')
+        args = ['--left', lp, '--right', rp, '--id', 'id', '--scale', scale,
+                '--timeout', str(timeout), '--json', js]
+        mpyc = ['-W', '1'] if workers == '1' else []
+        argvs = local_argvs(os.path.join(PROTOCOLS, 'inner_join.py'), [args] * parties, mpyc)
+        start = time.perf_counter()
+        with Parties(argvs, cwd=ROOT) as ps:
+            with TreeSampler([p.pid for p in ps.processes]) as sampler:
+                results = ps.wait(4 * timeout)
+        wall = time.perf_counter() - start
+        failed = [r for r in results if r.returncode]
+        if failed:
+            raise RuntimeError(f'the join failed: {(failed[0].stderr or "").strip()[-2000:]}')
+        summaries = []
+        for i in range(parties):
+            with open(js.format(party=i)) as f:
+                summaries.append(json.load(f))
+        return summaries, sampler.peak, wall
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path, rows):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    series = sorted({(r['scale'], r['workers']) for r in rows})
+    for scale, workers in series:
+        pts = sorted((int(r['rows_per_owner']), float(r['join_seconds']),
+                      max(float(r[f'peak_rss_mib_party{i}']) for i in range(3)))
+                     for r in rows if (r['scale'], r['workers']) == (scale, workers))
+        n = [p[0] for p in pts]
+        label = f'{scale}, -W {workers}' if workers == '1' else f'{scale}, all cores'
+        ax_t.plot(n, [p[1] for p in pts], 'o-', label=label)
+        ax_m.plot(n, [p[2] for p in pts], 'o-', label=label)
+    every = [(int(r['rows_per_owner']), float(r['join_seconds'])) for r in rows]
+    if every:
+        n0, t0 = min(every)
+        ns = sorted({n for n, _ in every})
+        ax_t.plot(ns, [t0 * n / n0 for n in ns], 'k:', label='linear in rows')
+    for ax, what in ((ax_t, 'join time (s)'), (ax_m, 'peak RSS, largest party (MiB)')):
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('rows per owner (full overlap)')
+        ax.set_ylabel(what)
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle('Secure inner join, 3 local parties on one machine (load average in results/scale.csv)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--rows', type=int, nargs='+', default=[10000, 100000])
+    ap.add_argument('--features', type=int, default=15, help='features per owner')
+    ap.add_argument('--workers', nargs='+', default=['1', 'all'], choices=['1', 'all'],
+                    help="1: MPyC's -W 1 (one thread per party); all: every core (the default)")
+    ap.add_argument('--scale', nargs='+', default=['none', 'minmax'], choices=['none', 'minmax'])
+    ap.add_argument('--timeout', type=float, default=7200, help="the programs' --timeout")
+    ap.add_argument('--output', default=os.path.join(RESULTS, 'scale.csv'))
+    args = ap.parse_args()
+    rows = read_csv(args.output)
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.rows:
+            left, right = synthetic_tables(n, args.features, args.features, target=False)
+            lp, rp = write_tables(tmp, left, right)
+            del left, right
+            for scale in args.scale:
+                for workers in args.workers:
+                    load_before = os.getloadavg()[0]
+                    summaries, peaks, wall = run_join(lp, rp, workers, scale, args.timeout)
+                    timings = [s['timings'] for s in summaries]
+                    row = {'rows_per_owner': n, 'features_per_owner': args.features,
+                           'scale': scale, 'workers': workers, 'cores': os.cpu_count(),
+                           'intersection': summaries[0]['intersection_size'],
+                           # the phases end together at every party: the slowest party's clock
+                           'join_seconds': round(max(sum(t.get(p, 0) for p in PHASES)
+                                                     for t in timings), 2),
+                           'wall_seconds': round(wall, 2)}
+                    row.update({p.replace('join:', 't_'): round(max(t.get(p, 0) for t in timings), 2)
+                                for p in PHASES})
+                    row.update({f'peak_rss_mib_party{i}': round(b / 2**20, 1)
+                                for i, b in enumerate(peaks)})
+                    row.update({f'bytes_party{i}': b
+                                for i, b in enumerate(summaries[0]['bytes_sent'])})
+                    row.update({'load1_before': round(load_before, 2),
+                                'load1_after': round(os.getloadavg()[0], 2)})
+                    print(json.dumps(row), flush=True)
+                    rows = [r for r in rows if tuple(str(r[k]) for k in KEY) !=
+                            tuple(str(row[k]) for k in KEY)] + [row]
+                    write_csv(args.output, rows)   # after every run
+                    plot([{k: str(v) for k, v in r.items()} for r in rows],
+                         os.path.splitext(args.output)[0] + '.png')
+    print(f'wrote {args.output}')
+
+
+if __name__ == '__main__':
+    main()
