@@ -495,11 +495,11 @@ def _object_array(values, shape):
     return a.reshape(shape)
 
 
-def _helper_rows(share_a, share_b, m, d_a, d_b):
-    """The helper's shares, row by row: A's columns then B's."""
+def _helper_rows(masks_a, masks_b, m, d_a, d_b, mask_bits, scale, prime):
+    """The helper's shares (its negated masks as field ints), row by row: A's columns, B's."""
     a = np.empty((m, d_a + d_b), dtype=object)
-    a[:, :d_a] = _object_array(share_a, (m, d_a))
-    a[:, d_a:] = _object_array(share_b, (m, d_b))
+    a[:, :d_a] = _object_array(joinwork.helper_shares(masks_a, mask_bits, scale, prime), (m, d_a))
+    a[:, d_a:] = _object_array(joinwork.helper_shares(masks_b, mask_bits, scale, prime), (m, d_b))
     return a
 
 
@@ -701,12 +701,11 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
                 x_a = await _input_shares(secfxp, share_a, A, (m, d_a))
                 x_b = await _input_shares(secfxp, share_b, B, (m, d_b))
                 h_share = None
-                if pid == H:
+                if pid == H:   # off the event loop: millions of ints at a million rows
                     scale = params.fmt.secure_frac_bits - params.fmt.frac_bits
-                    prime, bits = secfxp.field.order, _mask_bits(params)
-                    sides = [joinwork.helper_shares(b''.join(s.masks), bits, scale, prime)
-                             for s in helper_sides]
-                    h_share = _helper_rows(*sides, m, d_a, d_b)
+                    h_share = await pool.wait(pool.run_local(
+                        _helper_rows, *(b''.join(s.masks) for s in helper_sides), m, d_a, d_b,
+                        _mask_bits(params), scale, secfxp.field.order))
                 x_h = await _input_shares(secfxp, h_share, H, (m, d_a + d_b))
                 values = np.hstack((x_a, x_b)) + x_h
             tell.add(m)
