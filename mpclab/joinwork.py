@@ -21,8 +21,10 @@ the helper multiplies the variants its layout needs into each returned plaintext
 ``2j + 1`` rows fills ``j + 1`` plaintexts: plaintext i < j holds row 2i whole and the head
 of row 2i+1; plaintext j holds row 2j whole and the tails of rows 1, 3, ..., 2j-1.  ``j`` is
 chosen by the measured costs (`ENCRYPT_COST`, `MASK_COST`): 15 default values give j = 2,
-5 rows in 3 plaintexts, 93 % of the decryption used.  The layout is a public function of the
-row count, so the owner learns nothing from it about where its rows went.
+5 rows in 3 plaintexts, 93 % of the decryption used.  The price is on the way in: an owner
+encrypts and sends ``2 + j`` ciphertexts per row instead of one (15 default values: 4, so four
+times the bytes to the helper), cheap next to the decryptions saved.  The layout is a public
+function of the row count, so the owner learns nothing from it about where its rows went.
 """
 
 from __future__ import annotations
