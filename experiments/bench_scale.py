@@ -2,7 +2,7 @@
 MPyC's ``-W 1`` against every core, with real local party processes.
 
     nice python experiments/bench_scale.py                                # 10k and 100k rows
-    nice python experiments/bench_scale.py --rows 10000 --workers 1 all --scale none minmax
+    nice python experiments/bench_scale.py --rows 10000 --workers 1 all --format auto int16 minmax
 
 Each party is its own process (`mpclab.launch`); a sampler sums the resident memory of each
 party's process tree (the party and its worker processes) every 0.2 s, so "peak RSS" is the
@@ -29,7 +29,12 @@ from common import PROTOCOLS, RESULTS, ROOT, synthetic_tables, write_tables  # n
 from mpclab.launch import Parties, local_argvs  # noqa: E402
 
 PHASES = ['join:schema', 'join:key', 'join:match', 'join:encrypt', 'join:decrypt', 'join:share']
-KEY = ('rows_per_owner', 'features_per_owner', 'scale', 'workers')
+KEY = ('rows_per_owner', 'features_per_owner', 'format', 'workers')
+
+#: input formats: the programs' default (--int-bits auto: the integer bits the data need, 1 for
+#: these data in [0, 1]), 16 integer bits as before auto (74-bit slots, the packing's case), and
+#: --scale minmax
+FORMATS = {'auto': [], 'int16': ['--int-bits', '16'], 'minmax': ['--scale', 'minmax']}
 
 
 class TreeSampler:
@@ -70,11 +75,11 @@ class TreeSampler:
         self._thread.join()
 
 
-def run_join(lp, rp, workers, scale, timeout, parties=3):
+def run_join(lp, rp, workers, fmt, timeout, parties=3):
     """One join; returns (each party's summary, each party's peak RSS in bytes, wall seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
         js = os.path.join(tmp, 'summary_{party}.json')
-        args = ['--left', lp, '--right', rp, '--id', 'id', '--scale', scale,
+        args = ['--left', lp, '--right', rp, '--id', 'id', *FORMATS[fmt],
                 '--timeout', str(timeout), '--json', js]
         mpyc = ['-W', '1'] if workers == '1' else []
         argvs = local_argvs(os.path.join(PROTOCOLS, 'inner_join.py'), [args] * parties, mpyc)
@@ -114,13 +119,13 @@ def plot(rows, path):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
-    series = sorted({(r['scale'], r['workers']) for r in rows})
-    for scale, workers in series:
+    series = sorted({(r['format'], r['workers']) for r in rows})
+    for fmt, workers in series:
         pts = sorted((int(r['rows_per_owner']), float(r['join_seconds']),
                       max(float(r[f'peak_rss_mib_party{i}']) for i in range(3)))
-                     for r in rows if (r['scale'], r['workers']) == (scale, workers))
+                     for r in rows if (r['format'], r['workers']) == (fmt, workers))
         n = [p[0] for p in pts]
-        label = f'{scale}, -W {workers}' if workers == '1' else f'{scale}, all cores'
+        label = f'{fmt}, -W {workers}' if workers == '1' else f'{fmt}, all cores'
         ax_t.plot(n, [p[1] for p in pts], 'o-', label=label)
         ax_m.plot(n, [p[2] for p in pts], 'o-', label=label)
     every = [(int(r['rows_per_owner']), float(r['join_seconds'])) for r in rows]
@@ -146,7 +151,7 @@ def main():
     ap.add_argument('--features', type=int, default=15, help='features per owner')
     ap.add_argument('--workers', nargs='+', default=['1', 'all'], choices=['1', 'all'],
                     help="1: MPyC's -W 1 (one thread per party); all: every core (the default)")
-    ap.add_argument('--scale', nargs='+', default=['none', 'minmax'], choices=['none', 'minmax'])
+    ap.add_argument('--format', nargs='+', default=['auto', 'int16', 'minmax'], choices=list(FORMATS))
     ap.add_argument('--timeout', type=float, default=7200, help="the programs' --timeout")
     ap.add_argument('--output', default=os.path.join(RESULTS, 'scale.csv'))
     args = ap.parse_args()
@@ -156,13 +161,13 @@ def main():
             left, right = synthetic_tables(n, args.features, args.features, target=False)
             lp, rp = write_tables(tmp, left, right)
             del left, right
-            for scale in args.scale:
+            for fmt in args.format:
                 for workers in args.workers:
                     load_before = os.getloadavg()[0]
-                    summaries, peaks, wall = run_join(lp, rp, workers, scale, args.timeout)
+                    summaries, peaks, wall = run_join(lp, rp, workers, fmt, args.timeout)
                     timings = [s['timings'] for s in summaries]
                     row = {'rows_per_owner': n, 'features_per_owner': args.features,
-                           'scale': scale, 'workers': workers, 'cores': os.cpu_count(),
+                           'format': fmt, 'workers': workers, 'cores': os.cpu_count(),
                            'intersection': summaries[0]['intersection_size'],
                            # the phases end together at every party: the slowest party's clock
                            'join_seconds': round(max(sum(t.get(p, 0) for p in PHASES)
