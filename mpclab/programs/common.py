@@ -169,7 +169,12 @@ async def join(job: Job, check_columns=None, rows_to: int | None = None):
     if 'split' in options and options.split.split == 'seeded':
         split = (options.split.seed, options.split.test_fraction)
     # This party's own choice of where its bulk work runs (never agreed, never sent).
-    pool = Pool(dask=options.run.dask, inline=mpc.options.no_async) if options.run.dask else None
+    pool = None
+    if options.run.dask:
+        try:
+            pool = Pool(dask=options.run.dask, inline=mpc.options.no_async)
+        except (OSError, RuntimeError) as exc:   # unreachable, or dask not installed
+            raise ProtocolError(f'{flag("dask")} {options.run.dask}: {exc}') from None
     try:
         result = await secure_inner_join(job.left, job.right, join_parameters(options, job.fmt),
                                          job.session, job.roles, split=split,
