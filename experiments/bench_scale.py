@@ -3,6 +3,7 @@ MPyC's ``-W 1`` against every core, with real local party processes.
 
     nice python experiments/bench_scale.py                                # 10k and 100k rows
     nice python experiments/bench_scale.py --rows 10000 --workers 1 all --format auto int16 minmax
+    nice python experiments/bench_scale.py --packing      # CPU per row of each stage, packed or not
 
 Each party is its own process (`mpclab.launch`); a sampler sums the resident memory of each
 party's process tree (the party and its worker processes) every 0.2 s, so "peak RSS" is the
@@ -145,6 +146,53 @@ def plot(rows, path):
     fig.savefig(path, dpi=120)
 
 
+def packing_costs(n=300, d=15, value_bits=33, stat_sec=40, key_bits=2048):
+    """CPU seconds per row of each crypto stage, in this process, for rows of `d` values of
+    16 integer bits: the join's packing against one full plaintext per row.  Returns rows for
+    a CSV; each round trip is checked (shares minus masks give the values back)."""
+    import numpy as np
+    from mpclab import joinwork, paillier
+    from mpclab.joinwork import Layout
+    sk = paillier.generate_keypair(key_bits)[1]
+    pub = sk.public_key.to_dict()
+    key = {**pub, 'p': int(sk.p), 'q': int(sk.q)}
+    values = np.random.default_rng(0).integers(0, 2**value_bits, (n, d))
+    packed = Layout.choose(d, value_bits, stat_sec, key_bits)
+    plain = Layout(d, packed.slot_bits, packed.slots, False, 0)
+    prime, mask_bits, w = 2**127 - 1, value_bits + stat_sec, sk.public_key.ciphertext_bytes
+    out = []
+    for rep in range(2):   # the first round builds the keys' tables
+        for name, lay in (('one plaintext per row', plain), ('packed', packed)):
+            t = {}
+            start = time.process_time()
+            cts = joinwork.encrypt_rows(key, lay, 0, values)
+            t['encrypt'] = time.process_time() - start
+            k, v, pt, q = lay.targets(np.arange(n), n)
+            mp = lay.max_pieces
+            pieces = np.zeros((lay.n_pts(n) * mp, w), np.uint8)
+            pieces[pt * mp + q] = np.frombuffer(cts, np.uint8).reshape(-1, w)[k * lay.variants + v]
+            start = time.process_time()
+            factors, masks = joinwork.randomizers(pub, lay, stat_sec, mask_bits, 0, n, n, 0, lay.n_pts(n))
+            back = joinwork.assemble(pub, pieces.tobytes(), factors, mp)
+            t['mask'] = time.process_time() - start
+            start = time.process_time()
+            shares = joinwork.decrypt_rows(key, lay, 0, 0, prime, back, 0, n, n, 0)
+            t['decrypt'] = time.process_time() - start
+            nb = joinwork.mask_bytes(mask_bits)
+            zs = [int.from_bytes(masks[i:i + nb], 'little') for i in range(0, len(masks), nb)]
+            assert [(x - z) % prime for x, z in zip(shares, zs)] == values.reshape(-1).tolist()
+            if rep:
+                row = {'layout': name, 'values': d, 'slot_bits': lay.slot_bits,
+                       'plaintexts_per_row': round(lay.n_pts(n) / n, 3),
+                       'ciphertexts_sent_per_row': lay.variants}
+                row.update({f'{s}_ms_per_row': round(1000 * x / n, 3) for s, x in t.items()})
+                row['total_ms_per_row'] = round(1000 * sum(t.values()) / n, 3)
+                row['load1'] = round(os.getloadavg()[0], 2)
+                out.append(row)
+                print(json.dumps(row), flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--rows', type=int, nargs='+', default=[10000, 100000])
@@ -154,7 +202,13 @@ def main():
     ap.add_argument('--format', nargs='+', default=['auto', 'int16', 'minmax'], choices=list(FORMATS))
     ap.add_argument('--timeout', type=float, default=7200, help="the programs' --timeout")
     ap.add_argument('--output', default=os.path.join(RESULTS, 'scale.csv'))
+    ap.add_argument('--packing', action='store_true',
+                    help='only the CPU cost per row of each crypto stage, packed or not, in this '
+                         'process (results/scale_packing.csv)')
     args = ap.parse_args()
+    if args.packing:
+        write_csv(os.path.join(RESULTS, 'scale_packing.csv'), packing_costs())
+        return
     rows = read_csv(args.output)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.rows:
