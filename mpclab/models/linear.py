@@ -107,15 +107,16 @@ def _symmetric_index(d, k=0):
 
 
 def scale(a, c):
-    """Secure ``a·c`` for a public array c (broadcast), with one fastmpc truncation.
+    """Secure ``a·c`` for a public float c, or for one float per row of a (a sequence).
 
     MPyC's own product with a public float truncates with secret random bits; here the
-    constant is rounded to ``f`` fractional bits and the product truncated by `fastmpc.trunc`,
-    which needs ``|a·c| < 2**(l-f-1)``.
+    constant is rounded to ``f`` fractional bits, multiplied in as a Python int (local) and the
+    product truncated once by `fastmpc.trunc`, which needs ``|a·c| < 2**(l-f-1)``.
     """
     f = a.sectype.frac_length
-    c = np.asarray(c, dtype=float)
-    return fastmpc.trunc(a * np.round(c * 2**f).astype(object), f)
+    if np.ndim(c) == 0:
+        return fastmpc.trunc(a * int(round(c * 2**f)), f)
+    return fastmpc.trunc(mpc.np_stack([a[k] * int(round(ck * 2**f)) for k, ck in enumerate(c)]), f)
 
 
 class LinearPlan:
@@ -304,7 +305,7 @@ def moments(X, y, fit_intercept=True, folds=None):
     cuts = _cuts(X, y, folds or whole)
     pieces = [(a, mpc.np_column_stack((X.rows(a, b).array(), y.rows(a, b).array())))
               for a, b in zip(cuts[:-1], cuts[1:])]
-    f = X.sectype.frac_length
+    f = X.blocks[0].sectype.frac_length
     means = None
     if fit_intercept:
         means = scale(sum(Z.sum(axis=0) for _, Z in pieces), 1 / n)
@@ -467,9 +468,16 @@ def extrapolate(w_new, w, p):
     return z_scaled, z
 
 
-def converged(w_new, w, tol):
-    """Secure bit ``||w_new − w||₂ ≤ tol·||w_new||₂`` (over all entries of a batch)."""
+def converged(w_new, w, tol, batch=1):
+    """Secure bit ``||w_new − w||₂ ≤ tol·||w_new||₂`` (over all entries of a batch).
+
+    For a batch of k vectors, both are divided by 2**⌈log2(k)/2⌉ first: each vector's squared
+    step is below 2**30 (``||w||₁ < B ≤ 2**14``), so the batch's sum stays in range.
+    """
     delta = w_new - w
+    if batch > 1:
+        shift = math.ceil(math.log2(batch) / 2)
+        delta, w_new = fastmpc.trunc(delta, shift), fastmpc.trunc(w_new, shift)
     return mpc.lt(sum_of_squares(delta) - (sum_of_squares(w_new) * tol) * tol,
                   2.0**-w.sectype.frac_length)   # i.e. ≤ 0
 
@@ -513,7 +521,7 @@ async def iterate(G, u, q, tau, plan, *, w0=None, fixed_iterations=None, max_ite
         tk, p = momentum(tk, solver)
         z_scaled, z = extrapolate(w_new, w, p)
         if not fixed:
-            pending = (converged(w_new, w, tol), w_new, k)
+            pending = (converged(w_new, w, tol, batch=q.size // q.shape[-1]), w_new, k)
         w = w_new
     if pending and await mpc.output(security.intended(pending[0])):
         return pending[1], pending[2]
@@ -536,7 +544,7 @@ def check_data(X, y):
     n, d = X.shape
     if y.shape != (n,):
         raise ValueError(f'y has shape {y.shape}, expected ({n},)')
-    return n, d, X.sectype
+    return n, d, as_blocks(X).blocks[0].sectype
 
 
 def intercept(means, w):
