@@ -117,3 +117,66 @@ def test_separate_parties(parties, name, extra):
     alpha = float(extra[1])
     sk = reference(name, alpha).fit(X, y)
     assert_close(np.array(got['coef']), got['intercept'], sk)
+
+
+def program_run(program, tmp_path, parties, extra, seed):
+    """`protocols/<program>.py` as real parties on two owners' tables (test_protocols' tables,
+    seeded split); (summary of party 0, model file of party 0, plaintext twin)."""
+    from test_protocols import owner_tables, twin, write
+    lp, rp = write(tmp_path, *owner_tables(seed))
+    js, model = tmp_path / 'out.json', tmp_path / 'model_{party}.json'
+    r = run_local(os.path.join(ROOT, 'protocols', f'{program}.py'),
+                  ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--int-bits', '2',
+                   '--tol', '1e-6', '--split', 'seeded', '--seed', '3', '--test-fraction', '0.2',
+                   '--json', str(js), '--model-out', str(model), *extra], parties, timeout=300, env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads((tmp_path / 'model_0.json').read_text())
+    return json.loads(js.read_text()), doc, twin(lp, rp, 3, 0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('program, parties, extra, sk', [
+    ('ridge', 3, ['--alpha', '3'], Ridge(alpha=3.0)),
+    ('elasticnet', 4, ['--alpha', '0.02', '--l1-ratio', '0.6'],
+     ElasticNet(alpha=0.02, l1_ratio=0.6, tol=1e-10, max_iter=100_000))])
+def test_programs_match_sklearn(tmp_path, program, parties, extra, sk):
+    from sklearn import metrics
+    out, doc, (X, y, Xt, yt, features) = program_run(program, tmp_path, parties, extra, seed=parties)
+    assert out['program'] == program and out['parties'] == parties
+    assert (out['train_rows'], out['test_rows']) == (len(X), len(Xt))
+    sk.fit(X, y)
+    coef = np.array([out['coef'][f] for f in features])
+    assert_close(coef, out['intercept'], sk)
+    if program == 'elasticnet':
+        assert 0 < np.sum(sk.coef_ == 0)
+    assert doc['kind'] == program and doc['features'] == features
+    np.testing.assert_allclose(doc['coef'], coef)
+    pred = sk.predict(Xt)
+    assert out['metrics']['r2'] == pytest.approx(metrics.r2_score(yt, pred), abs=2e-3)
+    assert out['metrics']['mse'] == pytest.approx(metrics.mean_squared_error(yt, pred), rel=1e-2)
+    if program == 'elasticnet':   # scikit-learn's objective on the test rows
+        objective = (metrics.mean_squared_error(yt, pred) / 2 + 0.02 * 0.6 * np.abs(sk.coef_).sum()
+                     + 0.5 * 0.02 * 0.4 * sk.coef_ @ sk.coef_)
+        assert out['metrics']['objective'] == pytest.approx(objective, rel=1e-2)
+    else:
+        assert out['metrics']['objective'] is None
+
+
+def test_program_options():
+    from mpclab.options import OptionError, from_command_line, from_values
+    base = {'id': 'id', 'target': 'y'}
+    assert from_values('ridge', base).model.alpha == 1.0
+    assert from_values('elasticnet', base).model.l1_ratio == 0.5
+    opts, rest = from_command_line('lasso', ['--id', 'id', '--target', 'y', '--cv', '5', '--alphas', '1',
+                                             '0.1', '-M3'])
+    assert (opts.model.cv, opts.model.alphas, rest) == (5, (1.0, 0.1), ['-M3'])
+    assert from_values('elasticnet', {**base, 'cv': 3, 'alphas': 0.5}).model.alphas == (0.5,)
+    for program, values, name in [('lasso', {'cv': 5}, 'cv'), ('lasso', {'alphas': [1.0]}, 'alphas'),
+                                  ('lasso', {'cv': 5, 'alphas': [1.0], 'n_alphas': 3}, 'cv'),
+                                  ('ridge', {'cv': 5, 'n_alphas': 10}, 'n_alphas'),
+                                  ('elasticnet', {'l1_ratio': 1.5}, 'l1_ratio'),
+                                  ('elasticnet', {'cv': 5, 'n_alphas': 4, 'l1_ratio': 0.0}, 'n_alphas'),
+                                  ('ridge', {'cv': 1, 'alphas': [1.0]}, 'cv')]:
+        with pytest.raises(OptionError) as info:
+            from_values(program, {**base, **values})
+        assert info.value.option == name

@@ -146,3 +146,38 @@ def test_separate_parties(parties, name, extra):
     np.testing.assert_allclose(got['mse_path_'], expected, atol=1e-3)
     np.testing.assert_allclose(got['coef'], sk.coef_, atol=1e-3)
     np.testing.assert_array_equal(np.array(got['coef']) == 0, sk.coef_ == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('program, parties, extra', [
+    ('lasso', 3, ['--n-alphas', '6']),
+    ('ridge', 4, ['--alphas', '100', '10', '1', '0.1'])])
+def test_cv_programs(tmp_path, program, parties, extra):
+    """The programs' wiring: alpha_ is the best candidate, the final model is scikit-learn's at
+    alpha_ on all training rows, and only the means are reported.  (The folds are blocks of the
+    helper's secret row order, so no plaintext twin can reproduce them here; the estimator is
+    tested against scikit-learn on the same folds above.)"""
+    from test_linear_models import program_run
+    from sklearn.linear_model import Lasso
+    out, doc, (X, y, _, _, features) = program_run(program, tmp_path, parties, ['--cv', '3', *extra],
+                                                   seed=10 + parties)
+    cv = out['cv']
+    assert cv['folds'] == 3 and len(cv['alphas']) == len(cv['mean_validation_mse']) == (
+        6 if program == 'lasso' else 4)
+    assert cv['alpha_'] == out['alpha'] == cv['alphas'][int(np.argmin(cv['mean_validation_mse']))]
+    assert any('--cv 3' in leak for leak in out['leaks'])
+    assert (program == 'lasso') == any('alpha_max' in leak for leak in out['leaks'])
+    if program == 'lasso':
+        sk = Lasso(alpha=out['alpha'], tol=1e-10, max_iter=100_000).fit(X, y)
+    else:
+        sk = Ridge(alpha=out['alpha']).fit(X, y)
+    coef = np.array([out['coef'][f] for f in features])
+    np.testing.assert_allclose(coef, sk.coef_, atol=1e-3)
+    np.testing.assert_array_equal(np.abs(coef) == 0, sk.coef_ == 0)
+    assert out['intercept'] == pytest.approx(sk.intercept_, abs=1e-3)
+    # the mean validation errors are those of some 3-fold split of the same rows
+    shuffled = [-cross_val_score(Ridge(alpha=a) if program == 'ridge' else Lasso(alpha=a), X, y,
+                                 cv=KFold(3, shuffle=True, random_state=0),
+                                 scoring='neg_mean_squared_error').mean() for a in cv['alphas']]
+    np.testing.assert_allclose(cv['mean_validation_mse'], shuffled, rtol=0.3)
+    assert doc['kind'] == program
