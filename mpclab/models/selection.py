@@ -50,7 +50,9 @@ What is opened (to all parties) by `fit`, and nothing else:
 * adaptive mode (``fixed_iterations=None``): one convergence bit per round and alpha, "the
   change of every fold's coefficients over the round is within tol" (one bit for all folds at
   once, ``Σ_k ||Δ_k||² ≤ tol²·Σ_k ||w_k||²``; for ridge one per step); hence the number of rounds
-  per alpha, ``path_iterations_``;  fixed mode: nothing about convergence;
+  per alpha, ``path_iterations_``.  The first step after a round is computed while its bit
+  is opened, so the range bit of that step is opened too, also after the last round of an
+  alpha;  fixed mode: nothing about convergence;
 * the mean validation MSE of every candidate, ``mse_path_`` (not the per-fold values), and so
   the chosen ``alpha_`` (and ``l1_ratio_``), a function of them;
 * the final fit's bits, as for the single estimator (range bits, and convergence bits in
@@ -273,9 +275,19 @@ class _Path:
             self.converged = False
         return w, k
 
-    async def _check(self, v, k):
-        if not await mpc.output(security.intended(linear.norm_bit(v, self.plan.fit, self.plan.check_bound))):
+    async def _check(self, v, k, pending=None):
+        """Open the range bit of v, with the pending convergence bit of the previous round if
+        any; True if that bit says converged (then v is discarded, so its range bit does not
+        matter), else raises if v is out of range."""
+        opened = [linear.norm_bit(v, self.plan.fit, self.plan.check_bound)]
+        if pending is not None:
+            opened.append(pending[0])
+        opened = await mpc.output(security.intended(opened))
+        if pending is not None and opened[1]:
+            return True
+        if not opened[0]:
             raise linear.overflow(self.plan.fit, k, self.plan.check_bound)
+        return False
 
     def _point(self, G, u, q, z, z_scaled):
         return z - fastmpc.mul(u, linear.matvec(G, z_scaled)) + q
@@ -294,10 +306,16 @@ class _Path:
 
     async def _l1(self, G, u, q, tau, W, bits):
         """Rounds of PATH_STEPS steps on the last decisions plus one deciding step, until the
-        round's change is within tol (or max_iter rounds); returns (W, (P, N), rounds)."""
+        round's change is within tol (or max_iter rounds); returns (W, (P, N), rounds).
+
+        A round's convergence bit is opened together with the first range bit of the next
+        round, which is computed meanwhile (and discarded if the bit says converged), as
+        `mpclab.models.linear.iterate` does: one round trip less per round.
+        """
         m = self.model
         fixed = m.fixed_iterations is not None
         steps = 0
+        pending = None   # (convergence bit, W, (P, N), k) of the previous round
         for k in range(1, (m.fixed_iterations if fixed else m.max_iter) + 1):
             start = W
             if bits is not None:
@@ -307,7 +325,9 @@ class _Path:
                 for _ in range(m.path_steps):
                     steps += 1
                     v = self._point(G, u, q, z, z_scaled)
-                    await self._check(v, steps)
+                    if await self._check(v, steps, pending):
+                        return pending[1:]
+                    pending = None
                     w_new = keep * v + sign * tau
                     tk, p = linear.momentum(tk, 'fista')
                     z_scaled, z = linear.extrapolate(w_new, w, p)
@@ -315,13 +335,15 @@ class _Path:
                 W = w
             steps += 1
             v = self._point(G, u, q, W, W * 2**MOMENTUM_BITS)
-            await self._check(v, steps)
+            if await self._check(v, steps, pending):
+                return pending[1:]
+            pending = None
             P, N = bits = self._decide(v, tau)
             W = P * (v - tau) + N * (v + tau)
             if not fixed:
-                done = linear.converged(W, start, m.tol, batch=W.shape[0])
-                if await mpc.output(security.intended(done)):
-                    return W, bits, k
+                pending = (linear.converged(W, start, m.tol, batch=W.shape[0]), W, bits, k)
+        if pending is not None and await mpc.output(security.intended(pending[0])):
+            return pending[1:]
         if not fixed:
             self.converged = False
         return W, bits, k
