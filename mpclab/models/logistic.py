@@ -68,7 +68,6 @@ import warnings
 
 import numpy as np
 from mpyc.runtime import mpc
-from sklearn.exceptions import ConvergenceWarning
 
 from mpclab import fastmpc, security
 from mpclab.bounds import (MARGIN, REMEDY, FixedPointOverflowError, Plan, inputs_too_large, limit,
@@ -314,6 +313,7 @@ class SecureLogisticRegression:
             await inside.require(w, self.n_iter_)       # before the next pass, or predictions
         clock.append(time.perf_counter())
         if self.tol is not None and not converged:
+            from sklearn.exceptions import ConvergenceWarning   # only here: keeps party start-up fast
             warnings.warn(f'SecureLogisticRegression did not converge in {self.max_iter} '
                           f'Newton steps', ConvergenceWarning)
         self.timings_ = dict(zip(['gram', 'first_step', 'newton'], np.diff(clock)))
