@@ -181,3 +181,7 @@ def test_cv_programs(tmp_path, program, parties, extra):
                                  scoring='neg_mean_squared_error').mean() for a in cv['alphas']]
     np.testing.assert_allclose(cv['mean_validation_mse'], shuffled, rtol=0.3)
     assert doc['kind'] == program
+    # the model file remembers the alpha it was fitted with, not the unused --alpha
+    assert doc['trained']['params'] == {'alpha': out['alpha']}
+    from mpclab.modelfile import RevealedModel
+    assert RevealedModel(doc).to_sklearn().alpha == out['alpha']

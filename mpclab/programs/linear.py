@@ -106,7 +106,8 @@ async def run(job: Job) -> dict:
                          'mean_validation_mse': [float(m) for m in model.mse_path_],
                          'alpha_': model.alpha_, 'rounds': [int(k) for k in model.path_iterations_]}
     summary.update(await deliver_model(job, program, model, features, result, train, metrics,
-                                       scale_info, target=split.target))
+                                       scale_info, target=split.target,
+                                       params={'alpha': alpha} if opts.cv is not None else None))
     summary['fit_timings'] = {k: round(float(v), 4) for k, v in model.timings_.items()}
     job.leaks.extend(split_leaks(options) + cv_leaks(opts))
     return summary
