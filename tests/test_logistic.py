@@ -272,7 +272,7 @@ def test_plan():
 
 
 def run_party(parties, args, timeout):
-    out = run_local(PARTY, args, parties, timeout=timeout)
+    out = run_local(PARTY, args, parties, timeout=timeout, mpyc_args=('-W', '1'))
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
