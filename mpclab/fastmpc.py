@@ -578,31 +578,41 @@ async def _is_zero_public(field, a):
     return int(b[0]) == 0
 
 
+def _blocks_of(a):
+    """The row blocks of a secure array (itself), of a `mpclab.blocks.RowBlocks` (its blocks),
+    or of an iterable of secure arrays (taken one at a time)."""
+    if isinstance(a, mpc.SecureArray):
+        return [a]
+    return iter(a.blocks if hasattr(a, 'blocks') else a)
+
+
 @asyncoro.mpc_coro
-async def _all_within(a, e):
+async def _all_within(blocks, e):
     await mpc.returnType(Future)
-    stype = type(a)
-    field, f, L = _dims(stype.sectype)
-    p = field.modulus
     t = mpc.threshold
     d = math.comb(len(mpc.parties), t)
     # u = round(a / 2**(e-2)) within one unit: the PRSS truncation is off by up to (d+1)/2
     # units, so it keeps g more bits, with g such that (d+1)/2 < 2**g / 4, and MPyC's exact
     # truncation (g random bits per entry: rounds to one of the two neighbours) drops them.
     g = (2 * (d + 1) - 1).bit_length()
-    a = await mpc.gather(a)
-    x = a.value.reshape(-1)
-    v = await _trunc_raw(field, x, f + e - 2 - g, L, False, 'fastmpc.all_within')
-    v = stype(field.array(v, check=False), integral=False)
-    u = (await mpc.gather(mpc.np_trunc(v, f=g))).value
-    u2 = await _trunc_raw(field, u * u, 0, L, t > 0, 'fastmpc.all_within')
-    # u2 = u**2 exactly, below 2**(L-1) < p, so u2 (u2 - 1) = 0 iff |u| <= 1.  A random public
-    # combination of these is 0 with probability 1/p unless all of them are; its coefficients
-    # are drawn only now that the u2 are fixed.
-    seed, _ = _masks(field, 1, p.bit_length() + 64, 0, False)
-    seed = int((await _open(field, seed % p, t))[0])
-    rho = _public_randoms(seed, field, len(x))
-    s = int(rho @ (u2 * (u2 - 1) % p)) % p          # degree 2t
+    s = 0
+    for a in blocks:
+        stype = type(a)
+        field, f, L = _dims(stype.sectype)
+        p = field.modulus
+        a = await mpc.gather(a)
+        x = a.value.reshape(-1)
+        v = await _trunc_raw(field, x, f + e - 2 - g, L, False, 'fastmpc.all_within')
+        v = stype(field.array(v, check=False), integral=False)
+        u = (await mpc.gather(mpc.np_trunc(v, f=g))).value
+        u2 = await _trunc_raw(field, u * u, 0, L, t > 0, 'fastmpc.all_within')
+        # u2 = u**2 exactly, below 2**(L-1) < p, so u2 (u2 - 1) = 0 iff |u| <= 1.  A random
+        # public combination of these is 0 with probability 1/p unless all of them are; its
+        # coefficients are drawn only now that this block's u2 are fixed.
+        seed, _ = _masks(field, 1, p.bit_length() + 64, 0, False)
+        seed = int((await _open(field, seed % p, t))[0])
+        rho = _public_randoms(seed, field, len(x))
+        s = (s + int(rho @ (u2 * (u2 - 1) % p))) % p          # degree 2t
     if t:
         s = (await mpc._reshare([field(s)]))[0].value   # MPyC's degree reduction, no mask
     return await _is_zero_public(field, s)
@@ -611,6 +621,8 @@ async def _all_within(a, e):
 async def all_within(a, e):
     """True if every entry of the secure fixed-point array a has ``|a_i| < 2**e`` (coroutine).
 
+    a may be a `mpclab.blocks.RowBlocks`, or an iterable of secure arrays (made one at a time):
+    it is checked block by block, with one result.
     Conversely it is True whenever every ``|a_i| <= 1.5·2**(e-3)``; in between, either.  Its
     own openings stay in range for ``|a_i| < 2**(l - f - 1 + e)``, far beyond the type's range,
     so it can check values about which nothing is known.  Cost per entry: two masked openings
@@ -619,33 +631,45 @@ async def all_within(a, e):
     off by less than one; then one zero test of ``Σ ρ_i u_i²(u_i² − 1)`` for public random
     ``ρ`` drawn after the ``u_i`` are fixed (false True with probability 1/p).
 
-    What is opened: a uniformly random seed (independent of the data), and a value that is 0 if
-    the check passes and uniformly random otherwise: one bit, the result.  Without PRSS
-    (``--no-prss``) MPyC's comparisons are used instead (one opened bit too).
+    What is opened: a uniformly random seed per block (independent of the data), and a value
+    that is 0 if the check passes and uniformly random otherwise: one bit, the result.  Without
+    PRSS (``--no-prss``) MPyC's comparisons are used instead (one opened bit too).
     """
     if e < 1:
         raise ValueError(f'all_within() needs e >= 1, not {e}')
+    blocks = _blocks_of(a)
+    if isinstance(blocks, list) and not blocks:
+        return True
     if not available():
-        big = mpc.np_less(2.0**(e - 2), mpc.np_concatenate((a.reshape(-1), -a.reshape(-1))))
-        return not await mpc.output(security.intended(mpc.np_any(big)))
-    return await _all_within(a, e)
+        big = 0
+        for b in blocks:
+            b = b.reshape(-1)
+            big = big + mpc.np_sum(mpc.np_less(2.0**(e - 2), mpc.np_concatenate((b, -b))))
+        return bool(await mpc.output(security.intended(mpc.is_zero(big))))
+    return await _all_within(blocks, e)
 
 
 @asyncoro.mpc_coro
-async def _norms_within(a, bound):
+async def _norms_within(blocks, bound):
     await mpc.returnType(Future)
-    stype = type(a)
+    blocks = list(blocks)
+    stype = type(blocks[0])
     sectype = stype.sectype
     field, f, L = _dims(sectype)
+    p = field.modulus
     t = mpc.threshold
-    n, m = a.shape
+    n = sum(b.shape[0] for b in blocks)
+    m = blocks[0].shape[1]
     d = math.comb(len(mpc.parties), t)
     # u = round(a·2**h) with |u| < 2**(l-f-1+h): h as large as keeps Σu² below 2**(L-1).
     h = min(f, (L - 1 - 2 * (sectype.bit_length - f - 1) - max(n - 1, 1).bit_length() - 1) // 2)
-    a = await mpc.gather(a)
-    u = await _trunc_raw(field, a.value.reshape(-1), f - h, L, False, 'fastmpc.norms_within')
-    u = u.reshape(n, m)
-    sums = await _trunc_raw(field, np.sum(u * u, axis=0), 0, L, t > 0, 'fastmpc.norms_within')
+    squares = np.zeros(m, dtype=object)
+    for a in blocks:
+        a = await mpc.gather(a)
+        u = await _trunc_raw(field, a.value.reshape(-1), f - h, L, False, 'fastmpc.norms_within')
+        u = u.reshape(a.shape)
+        squares = (squares + np.sum(u * u, axis=0)) % p     # exact, degree 2t
+    sums = await _trunc_raw(field, squares, 0, L, t > 0, 'fastmpc.norms_within')
     # Σa² <= 2**(1-2h)·(Σu² + n·D²) for the rounding error D = (d+1)/2 of u: so Σu² below
     # T implies Σa² < bound.
     D = (d + 2) // 2
@@ -660,8 +684,9 @@ async def _norms_within(a, bound):
 async def norms_within(a, bound):
     """True if every column j of the 2-D secure fixed-point array a has ``Σ_i a_ij² < bound``.
 
-    A coroutine; conservative by up to a factor of 2 (True whenever every column's sum of
-    squares is below about ``bound/2``).  Assumes only that the entries lie in the type's range,
+    a may be a `mpclab.blocks.RowBlocks` (n, m): the sums run block by block.  A coroutine;
+    conservative by up to a factor of 2 (True whenever every column's sum of squares is below
+    about ``bound/2``).  Assumes only that the entries lie in the type's range,
     ``|a_ij| < 2**(l-f-1)``.  Cost: one masked opening per entry (``round(a·2**h)``, recorded in
     the ledger) and a few per column; then one comparison per column.
 
@@ -670,9 +695,13 @@ async def norms_within(a, bound):
     """
     if a.ndim != 2:
         raise ValueError(f'norms_within() needs a 2-D array, not shape {a.shape}')
+    blocks = _blocks_of(a)
     if not available():
-        scale = 2.0**-((a.sectype.bit_length - a.sectype.frac_length) // 2)
-        b = a * scale   # MPyC's products of the scaled copy stay in range
-        sums = (b * b).sum(axis=0)
+        sectype = blocks[0].sectype
+        scale = 2.0**-((sectype.bit_length - sectype.frac_length) // 2)
+        sums = 0
+        for b in blocks:
+            b = b * scale   # MPyC's products of the scaled copy stay in range
+            sums = sums + (b * b).sum(axis=0)
         return bool(await mpc.output(security.intended(mpc.np_all(sums < bound * scale * scale / 2))))
-    return await _norms_within(a, bound)
+    return await _norms_within(blocks, bound)

@@ -22,12 +22,13 @@ Every result is independent of the number of threads (the chunks only split the 
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from hashlib import shake_128
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ['workers', 'chunk_map', 'to_bytes', 'bit_limbs', 'limbs_to_ints', 'int_matmul_t',
            'limb_layout', 'prss_masks']
@@ -47,6 +48,14 @@ def workers() -> int:
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
+_blas: list[ThreadpoolController] = []
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs single-threaded (finding the libraries once: ~10 ms)."""
+    if not _blas:
+        _blas.append(ThreadpoolController())
+    return _blas[0].limit(limits=1, user_api='blas')
 
 
 def _pool(k: int) -> ThreadPoolExecutor:
@@ -69,7 +78,7 @@ def chunk_map(fn, n: int, max_chunk: int | None = None, min_chunk: int = MIN_CHU
         size = min(size, max_chunk)
     size = max(size, 1)
     bounds = [(lo, min(lo + size, n)) for lo in range(0, n, size)] or [(0, 0)]
-    with threadpool_limits(1):
+    with _one_blas_thread():
         if k == 1 or len(bounds) == 1:
             return [fn(lo, hi) for lo, hi in bounds]
         return list(_pool(min(k, len(bounds))).map(lambda b: fn(*b), bounds))
@@ -196,6 +205,7 @@ def int_matmul_t(A, B, bits: int | None = None, block: int | None = None):
 
 # --- PRSS masks ------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=256)
 def _toeplitz(c: int, q_in: int, w: int) -> np.ndarray:
     """Matrix T (q_in, q_in + q_c - 1) with x_limbs @ T = limbs of x·c (unnormalised)."""
     cl = []
@@ -214,10 +224,37 @@ def _combine(parts, n: int, w: int) -> np.ndarray:
     parts = [(x, c) for x, c in parts if x.shape[1]]
     if not parts:
         return np.zeros(n, dtype=object)
-    Ts = [_toeplitz(c, x.shape[1], w) for x, c in parts]
-    width = max(T.shape[1] for T in Ts)
-    T = np.vstack([np.pad(T, ((0, 0), (0, width - T.shape[1]))) for T in Ts])
+    T = _stacked(tuple((c, x.shape[1]) for x, c in parts), w)
     return limbs_to_ints(np.hstack([x for x, _ in parts]) @ T, w)
+
+
+@functools.lru_cache(maxsize=64)
+def _stacked(terms, w):
+    Ts = [_toeplitz(c, q, w) for c, q in terms]
+    width = max(T.shape[1] for T in Ts)
+    return np.vstack([np.pad(T, ((0, 0), (0, width - T.shape[1]))) for T in Ts])
+
+
+#: below this many elements the masks are computed with Python ints (less set-up)
+SMALL = 64
+
+
+def _plain_masks(streams, n, size, bits, f, t, b_r, b_z, coef, p):
+    """The same as prss_masks for few elements, with Python ints element by element."""
+    r, r_hi = [0] * n, [0] * n
+    for u8, fS in streams:
+        raw = u8.tobytes()
+        for e in range(n):
+            x = int.from_bytes(raw[e * size:(e + 1) * size], 'little')
+            R = x & ((1 << bits) - 1)
+            y = R
+            x >>= 8 * b_r
+            for j in range(t):
+                y += (x & ((1 << 8 * b_z) - 1)) * coef[j]
+                x >>= 8 * b_z
+            r[e] += y * fS
+            r_hi[e] += (R >> f) * fS
+    return np.array(r, dtype=object), np.array(r_hi, dtype=object)
 
 
 def prss_masks(p: int, n: int, bits: int, f: int, t: int, i1: int, components, uci: bytes):
@@ -240,6 +277,8 @@ def prss_masks(p: int, n: int, bits: int, f: int, t: int, i1: int, components, u
     streams = [(np.frombuffer(shake_128(key + uci).digest(n * size), np.uint8).reshape(n, size),
                 fS % p) for key, fS in components]
     coef = [pow(i1, t - j, p) for j in range(t)]
+    if n < SMALL:
+        return _plain_masks(streams, n, size, bits, f, t, b_r, b_z, coef, p)
 
     def part(lo, hi):
         low, high = [], []

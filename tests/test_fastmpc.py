@@ -124,12 +124,13 @@ def test_prss_masks_on_limbs_are_the_plain_integer_masks(m, t, monkeypatch):
         for bits, f, tz in [(136, 32, t), (136, 57, t), (2, 0, t), (p.bit_length() + 64, 0, 0),
                             (0, 0, t), (42, 0, 0)]:
             uci = rng.bytes(8)
-            want = plain_masks(p, 300, bits, f, tz, pid + 1, components, uci)
-            for workers in (1, 3):   # the chunks only split the work
-                monkeypatch.setattr(mpc.options, 'workers', workers)
-                monkeypatch.setattr(parallel_arith, 'MIN_CHUNK', 7)
-                got = parallel_arith.prss_masks(p, 300, bits, f, tz, pid + 1, components, uci)
-                assert all(np.all(g % p == w) for g, w in zip(got, want)), (pid, bits, f, tz)
+            for n in (300, 50):      # limbs on BLAS, and Python ints for few elements
+                want = plain_masks(p, n, bits, f, tz, pid + 1, components, uci)
+                for workers in (1, 3):   # the chunks only split the work
+                    monkeypatch.setattr(mpc.options, 'workers', workers)
+                    monkeypatch.setattr(parallel_arith, 'MIN_CHUNK', 7)
+                    got = parallel_arith.prss_masks(p, n, bits, f, tz, pid + 1, components, uci)
+                    assert all(np.all(g % p == w) for g, w in zip(got, want)), (pid, bits, f, tz)
 
 
 def test_limbs_round_trip():
@@ -322,6 +323,20 @@ def test_all_within():
         assert not mpc.run(check(values, e))
     with pytest.raises(ValueError):
         mpc.run(check([1.0], 0))
+
+
+def test_range_checks_of_row_blocks_give_one_result():
+    rng = np.random.default_rng(11)
+    X = rng.uniform(-1, 1, (500, 3)) * [1, 100, 1000]
+    for rows in (500, 128, 77):
+        blocks = RowBlocks.from_array(secret(X), rows)
+        assert mpc.run(fastmpc.norms_within(blocks, 2.0**29))
+        assert not mpc.run(fastmpc.norms_within(blocks, 2.0**27))
+        assert mpc.run(fastmpc.all_within(blocks, 13))
+        assert not mpc.run(fastmpc.all_within(blocks, 9))    # one entry beyond 2**9 suffices
+    one = X.copy()
+    one[450, 0] = 40.0
+    assert not mpc.run(fastmpc.all_within(RowBlocks.from_array(secret(one[:, :1]), 100), 5))
 
 
 def test_norms_within():
