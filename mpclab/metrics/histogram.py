@@ -15,9 +15,12 @@ with |s| ≤ 1024, the range a fitted `SecureLogisticRegression` guarantees; ord
 the AUC is unchanged) or, with a public ``score_range=(lo, hi)``, ``v = (s − lo)/(hi − lo)``;
 then ``u = round(v·(2**bits − 2m)) + m`` with a margin of m units at either end.  The rounding
 is fastmpc's probabilistic truncation: u is off by at most (d+1)/2 units, d = C(m, t) PRSS
-components (2 units with 3 parties).  So the result is the exact AUC of the integer scores u:
-pairs of rows whose v differ by more than about (d+1)·2**-bits are ordered as their scores
-are, closer pairs (and equal scores) may count as a tie or in either order.  The error against
+components (2 units with 3 parties), even for equal scores.  So the result is the exact AUC of
+the integer scores u: pairs of rows whose v differ by more than about (d+1)·2**-bits are
+ordered as their scores are, closer pairs (and equal scores) may count as a tie or in either
+order.  Integral scores (an integral secure array, e.g. predicted labels) with an integer
+``score_range`` of at most ``2**bits − 2m`` values are mapped exactly, ``u = (s − lo)·step + m``:
+then equal scores are ties and the AUC is exact.  The error against
 the exact AUC is at most the fraction of positive–negative pairs that close (with bits = 14
 and 3 parties, pairs within ~2.4e-4 in v; typically an error of 1e-5 to 1e-4).
 
@@ -119,6 +122,11 @@ async def _open_low_bits(field, x, bits):
     return np.array([int(v) & ((1 << bits) - 1) for v in c], dtype=np.int64)
 
 
+def _integer_range(score_range, span):
+    lo, hi = score_range
+    return lo == int(lo) and hi == int(hi) and 0 < hi - lo <= span
+
+
 @asyncoro.mpc_coro
 async def _histogram(stype, chunks, n, bits, score_range):
     """Secure histogram counts (shape (2**(bits//2), 2**(bits - bits//2 + 1))), as raw integer
@@ -140,12 +148,18 @@ async def _histogram(stype, chunks, n, bits, score_range):
         if score_range is None:
             v = (await mpc.gather(fastmpc.sigmoid(s))).value      # raw, in [0, 2**f]
             c, shift = v * span, f
+        elif s.integral and _integer_range(score_range, span):
+            # Integer scores on an integer range: u exactly, so equal scores stay tied.
+            lo, hi = map(int, score_range)
+            step = span // (hi - lo)
+            c, shift = ((await mpc.gather(s)).value * inv - lo) * step, 0
         else:
             lo, hi = score_range
             g = L - 3 - f - bits                                     # precision of the slope
             slope = round(span / (hi - lo) * 2**g)
             c, shift = ((await mpc.gather(s)).value - round(lo * 2**f)) * slope, f + g
-        u = await fastmpc._trunc_raw(field, c % p, shift, L, False, 'histogram.scale')
+        u = (await fastmpc._trunc_raw(field, c % p, shift, L, False, 'histogram.scale')
+             if shift else c % p)
         label = (await mpc.gather(y)).value * inv                    # 0/1 (raw / 2**f, exact)
         u2 = (2 * (u + margin) + label) % p                          # R + 1 bits
         rand = (await mpc.np_random_bits(field, nb * (bits + 1))).value.reshape(bits + 1, nb)
