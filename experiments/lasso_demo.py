@@ -7,6 +7,8 @@ hospital data/hospital.csv, party 2 helps), then fits scikit-learn's Lasso on th
 twin: the same preprocessing, the same joined rows and the same seeded test split.
 By default one dummy per category is dropped, so the Lasso optimum is unique and the two models
 must agree; --full-one-hot keeps the paper's 11 features, whose optimum is not unique.
+The model stays in the scaled units scikit-learn fits here (`--model-units scaled`); without
+it the program reports dollars per original unit of each feature.
 """
 
 import argparse
@@ -45,7 +47,8 @@ def run(parties=3, full_one_hot=False, seed=0, fraction=0.1, alpha=0.001, tol=1e
     drop = [] if full_one_hot else DROPPED
     args = ['--left', os.path.join(DATA, 'insurer.csv'), '--right', os.path.join(DATA, 'hospital.csv'),
             '--id', 'patient_id', '--target', 'charges', '--scale', 'minmax', '--alpha', str(alpha),
-            '--tol', str(tol), '--test-fraction', str(fraction), '--split', 'seeded', '--seed', str(seed)]
+            '--tol', str(tol), '--test-fraction', str(fraction), '--split', 'seeded', '--seed', str(seed),
+            '--model-units', 'scaled']
     if drop:
         args += ['--drop-columns', *drop]
     secure, wall = run_protocol('lasso.py', args, parties)

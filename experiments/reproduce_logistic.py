@@ -39,7 +39,7 @@ def accuracy(parties, seed=0, fraction=0.2, C=1.0):
     left, right = os.path.join(DATA, 'heart_clinic.csv'), os.path.join(DATA, 'heart_hospital.csv')
     args = ['--left', left, '--right', right, '--id', 'patient_id', '--target', 'DEATH_EVENT',
             '--scale', 'minmax', '--reg-c', str(C), '--split', 'seeded', '--seed', str(seed),
-            '--test-fraction', str(fraction)]
+            '--test-fraction', str(fraction), '--model-units', 'scaled']   # as scikit-learn fits it
     revealed, _ = run_protocol('logistic.py', args, parties)
     secret, _ = run_protocol('logistic.py', args + ['--secret-model'], parties)
     joined = plaintext_join(left, right, 'patient_id', scale='minmax')

@@ -12,11 +12,14 @@ party of a study across hosts.  Importing mpclab does not import MPyC.
 
 __version__ = '0.2.0'
 
-__all__ = ['run', 'run_party', 'Result', 'RunError']
+__all__ = ['run', 'run_party', 'Result', 'RunError', 'load_model']
 
 
 def __getattr__(name):
     # Lazily: the API must not import MPyC (which reads the command line) or pandas eagerly.
+    if name == 'load_model':
+        from mpclab.modelfile import load_model
+        return load_model
     if name in __all__:
         from mpclab import api
         return getattr(api, name)

@@ -2,7 +2,7 @@
 
 import sys
 
-from mpclab.cli import main
+from mpclab.cli import console
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(console())

@@ -15,7 +15,8 @@ __all__ = ['phase_started', 'opening_checks', 'run_phase_hooks']
 #: Called with the name of every phase a session enters, before the phase starts.
 phase_started: list[Callable[[str], None]] = []
 
-#: Awaited by `mpclab.fastmpc` before every opening of masked values, at every party, as
+#: Awaited by `mpclab.fastmpc` and `mpclab.stats` before every opening of masked values, at
+#: every party, as
 #: ``check(field, shares, threshold, bound_bits, what)``: ``shares`` are this party's shares
 #: (degree ``threshold``) of the values about to be masked and opened, which must satisfy
 #: ``|x| < 2**bound_bits``.  A check may itself interact (every party runs the same checks).

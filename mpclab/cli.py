@@ -1,6 +1,6 @@
 """The ``mpclab`` command, and the entry point of the programs in ``protocols/``.
 
-    mpclab join|lasso|logistic|describe [options]   an MPyC program (mpclab PROGRAM -h)
+    mpclab join|lasso|logistic|describe|predict [options]   an MPyC program (-h: its options)
     mpclab approve STUDY.toml               the analysis fingerprint an owner approves
     mpclab certs [options]                  TLS certificates for --ssl
     mpclab netsim [options]                 delaying relays, to see LAN/WAN links locally
@@ -22,7 +22,8 @@ __all__ = ['main', 'run_program', 'PROGRAMS', 'TOOLS']
 PROGRAMS = {'join': 'secure inner join of two tables via a helper party',
             'lasso': 'secure inner join and Lasso regression',
             'logistic': 'secure inner join and logistic regression',
-            'describe': 'secure inner join and descriptive statistics of the joined table'}
+            'describe': 'secure inner join and descriptive statistics of the joined table',
+            'predict': 'secure predictions of a trained model for the people of new tables'}
 # name: (module with add_arguments(parser) and main(args), one-line help)
 TOOLS = {'approve': ('mpclab.study', 'print the analysis fingerprint of a study file'),
          'certs': ('mpclab.certs', 'create a CA and TLS certificates for MPyC --ssl'),
@@ -64,5 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def console() -> int:
+    """The console script: main, quiet when its output is cut short (e.g. by `head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(console())

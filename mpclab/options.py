@@ -9,7 +9,7 @@ An `Options` object is built in one way whatever the source: the command line
 (`from_command_line`), a study file plus the command line (``--study``), or Python keyword
 arguments (`from_values`).  It is validated once, here; below the program layer nothing sees
 an argparse namespace.  Following ``frac_bits``: ``--frac-bits`` → `SecurityOptions.frac_bits`
-→ `Options.input_format` → the library.
+→ `Options.input_format()` → the library.
 
 Every option name is a long, lower-case option that is no prefix of one of MPyC's own (MPyC
 parses the whole command line too, and accepts abbreviations of its options).
@@ -46,7 +46,8 @@ def option(default: Any = REQUIRED, help: str = '', *, agreed: bool = True, meta
     """A dataclass field describing one option.
 
     kind: 'int', 'float', 'str', 'flag' (bool, no value), 'strs' (one or more strings),
-    'ints' (zero or more ints) or 'int_bits' (an int or 'auto'); by default from the default.
+    'ints' (zero or more ints) or 'int_bits' (a whole number or 'auto'); by default from the
+    default.
     """
     if kind is None:
         kind = {bool: 'flag', int: 'int', float: 'float', tuple: 'strs'}.get(type(default), 'str')
@@ -106,9 +107,12 @@ class SecurityOptions:
     """Precision of the data and security parameters (all agreed)."""
 
     frac_bits: int = option(16, 'fractional bits of the input encoding (default 16)', metavar='F')
-    int_bits: int | None = option(None, 'inputs must satisfy |x| < 2**I (default 16; 1 with '
-                                  '--scale minmax, whose values lie in [0, 1]: fewer bits make '
-                                  'the join cheaper)', metavar='I', kind='int')
+    int_bits: int | str = option('auto', 'inputs must satisfy |x| < 2**I; auto (the default): each '
+                                 'owner proposes the bits its own columns need and the largest is '
+                                 'taken, which tells every party that power of two (1 with '
+                                 '--scale minmax, whose values lie in [0, 1]); a fixed I reveals '
+                                 'nothing.  Fewer bits make the join cheaper', metavar='I',
+                                 kind='int_bits')
     fxp_bits: int = option(64, 'bit length L of the secure fixed-point type SecFxp(L, L/2) '
                            '(default 64)', metavar='L')
     key_bits: int = option(2048, 'Paillier modulus size (default 2048)', choices=(2048, 3072, 4096))
@@ -123,7 +127,7 @@ class SecurityOptions:
         _check(0 <= self.frac_bits <= half, 'frac_bits',
                f'{self.frac_bits} must lie in [0, {half}], the fractional bits of '
                f'SecFxp({self.fxp_bits})')
-        if self.int_bits is not None:
+        if self.int_bits != 'auto':
             _check(self.int_bits >= 0, 'int_bits', 'must be non-negative')
             _check(self.int_bits + half + 1 <= self.fxp_bits, 'int_bits',
                    f'{self.int_bits} leaves no room in SecFxp({self.fxp_bits}, {half}): lower it '
@@ -150,10 +154,6 @@ class SplitOptions:
                            '(default 20)', metavar='N')
     min_test_rows: int = option(10, 'stop before training if the test set has fewer rows '
                                 '(default 10; unused with --test-fraction 0)', metavar='N')
-    model_to: tuple[int, ...] | None = option(None, 'parties that learn the model (default all; '
-                                              'give none to keep it secret)', metavar='I',
-                                              kind='ints')
-
     def __post_init__(self):
         _check(0 <= self.test_fraction < 1, 'test_fraction', f'{self.test_fraction:g} must lie in [0, 1)')
         _check(self.split == 'seeded' or self.seed is None, 'seed',
@@ -194,7 +194,6 @@ class LogisticOptions:
     tol: float = option(1e-4, 'stop when every gradient entry is below this (default 1e-4)')
     fixed_iterations: int | None = option(None, 'run exactly K Newton steps; reveals nothing '
                                           'about convergence', metavar='K', kind='int')
-    secret_model: bool = option(False, 'never reveal the model; only the test metrics are opened')
     auc: str = option('exact', 'ROC AUC by secure sorting (about n log^2 n comparisons on the '
                       'test rows), or skip it (default exact)', choices=('exact', 'none'))
 
@@ -204,6 +203,37 @@ class LogisticOptions:
         _check(self.max_iter >= 1, 'max_iter', 'must be at least 1')
         _check(self.fixed_iterations is None or self.fixed_iterations >= 1, 'fixed_iterations',
                'must be at least 1')
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelOutputOptions:
+    """Who learns the model, in which units, and where each party keeps it."""
+
+    model_to: tuple[int, ...] | None = option(None, 'parties that learn the model (default all; '
+                                              'give none to keep it secret)', metavar='I',
+                                              kind='ints')
+    secret_model: bool = option(False, 'never reveal the model: it is used for the test metrics '
+                                'in MPC, and each party keeps only its own shares (--model-out)')
+    model_units: str = option('original', "the coefficients' units with --scale minmax: original "
+                              '(each owner\'s own units, converted in MPC so that nobody learns an '
+                              'owner\'s minimum or range; metrics in the target\'s units too) or '
+                              'scaled (as trained)', choices=('original', 'scaled'))
+    model_out: str | None = option(None, 'each party that receives the model (or, for a secret '
+                                   'model, its shares) writes it here as JSON', agreed=False,
+                                   metavar='PATH', path=True, kind='str')
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictOptions:
+    """Applying a trained model to new owner tables."""
+
+    model: str = option(REQUIRED, "this party's model file (from --model-out)", agreed=False,
+                        metavar='PATH', path=True)
+    predictions_to: int = option(0, 'the owner that learns the predictions, for the people in '
+                                 'the intersection (default 0)', metavar='I')
+    save_predictions: str | None = option(None, 'where that owner writes them, with its own '
+                                          'identifiers', agreed=False, metavar='CSV', path=True,
+                                          kind='str')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,9 +298,11 @@ PROGRAMS: dict[str, tuple[tuple[str, type], ...]] = {
     'join': (('data', DataOptions), ('security', SecurityOptions), ('reveal', RevealOptions),
              ('run', RunOptions)),
     'lasso': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
-              ('model', LassoOptions), ('run', RunOptions)),
+              ('model', LassoOptions), ('output', ModelOutputOptions), ('run', RunOptions)),
     'logistic': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
-                 ('model', LogisticOptions), ('run', RunOptions)),
+                 ('model', LogisticOptions), ('output', ModelOutputOptions), ('run', RunOptions)),
+    'predict': (('data', DataOptions), ('security', SecurityOptions), ('predict', PredictOptions),
+                ('run', RunOptions)),
     'describe': (('data', DataOptions), ('security', SecurityOptions),
                  ('describe', DescribeOptions), ('run', RunOptions)),
 }
@@ -286,6 +318,14 @@ def option_specs(program: str) -> dict[str, tuple[str, dataclasses.Field]]:
     except KeyError:
         raise OptionError('program', f'unknown program {program!r}; one of {", ".join(PROGRAMS)}') from None
     return {f.name: (attr, f) for attr, cls in groups for f in dataclasses.fields(cls)}
+
+
+def _int_bits(value) -> int | str:
+    if value == 'auto':
+        return 'auto'
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(value)
+    return int(value)
 
 
 def _convert(name: str, f: dataclasses.Field, value: Any) -> Any:
@@ -319,6 +359,8 @@ def _convert(name: str, f: dataclasses.Field, value: Any) -> Any:
             if isinstance(value, (int, str)):
                 value = [value]
             return tuple(int(v) for v in value)
+        if kind == 'int_bits':
+            return _int_bits(value)
     except (TypeError, ValueError):
         pass
     raise OptionError(name, f'{flag(name)}: {value!r} is not a valid {kind} value')
@@ -382,18 +424,25 @@ class Options:
             helper = self.security.join_helper
             _check(2 <= helper < n_parties, 'join_helper',
                    f'{helper} must be between 2 and {n_parties - 1} with {n_parties} parties')
-        for i in (self.split.model_to or ()) if 'split' in self else ():
+        for i in (self.output.model_to or ()) if 'output' in self else ():
             _check(0 <= i < n_parties, 'model_to', f'{i}: no such party')
+        if 'predict' in self:
+            to = self.predict.predictions_to
+            _check(to in (0, 1) or n_parties == 1, 'predictions_to',
+                   f'{to}: the predictions go to an owner, party 0 or 1')
         if 'reveal' in self and self.reveal.reveal_to is not None:
             _check(0 <= self.reveal.reveal_to < n_parties, 'reveal_to',
                    f'{self.reveal.reveal_to}: no such party')
 
-    @property
-    def input_format(self):
-        """The agreed fixed-point input format (`mpclab.fixedpoint.FixedPointFormat`)."""
+    def input_format(self, int_bits: int | None = None):
+        """The fixed-point input format (`mpclab.fixedpoint.FixedPointFormat`), with the agreed
+        integer bits or, for ``--int-bits auto``, the given ones (default: the most the secure
+        type holds, for reading a table before the bits are agreed)."""
         from mpclab.fixedpoint import FixedPointFormat
         s = self.security
-        return FixedPointFormat(frac_bits=s.frac_bits, int_bits=s.int_bits, secure_bits=s.fxp_bits)
+        if int_bits is None:
+            int_bits = s.int_bits if s.int_bits != 'auto' else s.fxp_bits - s.fxp_bits // 2 - 1
+        return FixedPointFormat(frac_bits=s.frac_bits, int_bits=int_bits, secure_bits=s.fxp_bits)
 
 
 def _jsonable(value):
@@ -409,13 +458,9 @@ def fingerprint(program: str, agreed: dict) -> str:
 
 def _cross_checks(program: str, groups: dict) -> dict:
     """Defaults that depend on other options, and checks across groups."""
-    data, security = groups['data'], groups['security']
-    if security.int_bits is None:   # [0, 1] data needs one integer bit
-        groups['security'] = dataclasses.replace(
-            security, int_bits=1 if data.scale == 'minmax' else 16)
-    if program == 'logistic':
-        split, model = groups['split'], groups['model']
-        _check(not (model.secret_model and split.model_to), 'secret_model',
+    if 'output' in groups:
+        out = groups['output']
+        _check(not (out.secret_model and out.model_to), 'secret_model',
                'a secret model cannot go to --model-to parties')
     return groups
 
@@ -460,6 +505,8 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
               'model': 'model (must be equal at every party)',
               'reveal': 'revealing the joined table (testing and debugging only)',
               'describe': 'statistics (must be equal at every party)',
+              'output': 'the model (must be equal at every party, but for --model-out)',
+              'predict': 'the model and who learns the predictions',
               'run': 'running (this party only)'}
     for attr, cls in PROGRAMS[program]:
         group = parser.add_argument_group(titles[attr])
@@ -478,7 +525,7 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
                 kw['nargs'] = '*'
                 kw['type'] = int
             else:
-                kw['type'] = {'int': int, 'float': float, 'str': str}[m['kind']]
+                kw['type'] = {'int': int, 'float': float, 'str': str, 'int_bits': _int_bits}[m['kind']]
             group.add_argument(flag(f.name), **kw)
     return parser
 
@@ -488,6 +535,7 @@ PROGRAM_DESCRIPTIONS = {
     'lasso': 'Secure inner join and Lasso regression (MPyC program).',
     'logistic': 'Secure inner join and logistic regression (MPyC program).',
     'describe': 'Secure inner join and descriptive statistics of the joined table (MPyC program).',
+    'predict': 'Secure predictions of a trained model for the people of new owner tables (MPyC program).',
 }
 
 

@@ -23,6 +23,33 @@ operations, or else factor ``n``.  Hence the default ``r_bits = 2 * security_bit
 (128-bit security), so the exponent is never the weakest link.  DJN's own, more conservative
 choice is ``r_bits = bits // 2``; pass it to get that (encryption and masking then cost about
 ``bits / (2 * r_bits)`` times more: 4.6x at 2048 bits, 6x at 3072 bits).
+
+Re-randomising against the key's owner.  A party that re-randomises a ciphertext ``c`` of
+someone else's key (`rerandomize_many`, `mask_many`) returns ``c * h**r1``, whose randomness is
+``h**(r0 + r1)``.  To everyone without the factors of ``n`` that hides how it relates to ``c``
+by the assumption above.  The key's owner is different: it knows ``p`` and ``q``, so discrete
+logarithms in its own group are not hard for it the way they are for outsiders (two prime
+fields of ``bits/2`` bits: about 2**80 operations by the number field sieve at 2048 bits, less
+where ``p - 1`` has smooth parts), and ``r0 + r1`` next to its own ``r0`` would tell which
+returned ciphertext came from which sent one.  So the re-randomiser's exponent is drawn
+``stat_sec`` bits longer than any encryption exponent: ``r1`` uniform on
+``[0, 2**(exponent_bits + stat_sec))``, so that ``r0 + r1`` is within statistical distance
+``r0 / 2**(exponent_bits + stat_sec) < 2**-stat_sec`` of ``r1`` alone, whatever ``r0`` was.
+Nothing computational is assumed of the owner: ``stat_sec`` bits of statistical hiding per
+re-randomised ciphertext, to be counted per ciphertext (union bound) like any statistical mask.
+It costs ``stat_sec / exponent_bits`` more multiplications (18% at 2048 bits, stat_sec 40).
+The textbook alternative, ``c * s**n`` with uniform ``s``, hides perfectly but is a
+full-length exponentiation per ciphertext, about 50 times dearer
+(``experiments/bench_paillier.py`` measures both).
+
+What each view rests on, in short (in `mpclab.join`'s terms):
+
+* an owner, looking at the ciphertexts the helper returns under its own key: statistical,
+  ``stat_sec`` bits per ciphertext (and per masked value, from the join's masks), whatever
+  its computing power;
+* the helper and anyone watching the network, looking at ciphertexts under keys they do not
+  hold: computational, decisional composite residuosity (Paillier) together with DJN's
+  short-exponent assumption for ``h**r``, at about ``security_bits(bits)``.
 """
 
 import os
@@ -33,7 +60,7 @@ import gmpy2
 from gmpy2 import mpz
 
 __all__ = ['PaillierPublicKey', 'PaillierPrivateKey', 'Packer', 'generate_keypair',
-           'security_bits']
+           'security_bits', 'REFRESH_STAT_SEC']
 
 # (modulus bits, security bits) from NIST SP 800-57 Part 1, Table 2.
 _NIST_LEVELS = ((15360, 256), (7680, 192), (3072, 128), (2048, 112), (1024, 80))
@@ -43,6 +70,9 @@ _NATIVE_BYTES = hasattr(mpz, 'from_bytes')
 
 _PRIME_REPS = 40  # GMP: trial division, Baillie-PSW, then reps - 24 Miller-Rabin rounds
 _RANDOM_BLOCK = 1 << 14  # encryptions per os.urandom call in bulk operations
+
+#: Default bits of statistical hiding, from the key's owner, of a re-randomised ciphertext.
+REFRESH_STAT_SEC = 40
 
 
 def security_bits(bits):
@@ -115,8 +145,19 @@ def _fixed_base_table(base, modulus, windows, width):
     return rows
 
 
+def _extend_table(rows, modulus, windows, width):
+    """`rows` of `_fixed_base_table` extended in place to `windows` rows."""
+    if len(rows) < windows:
+        start = rows[-1][-1] * rows[-1][1] % modulus  # base**(2**(width*len(rows)))
+        rows += _fixed_base_table(start, modulus, windows - len(rows), width)
+    return rows
+
+
 def _fixed_base_pow(rows, digits, modulus, acc=None):
-    """acc * base**r mod modulus (acc=None: 1) for r given by its base-2**width digits."""
+    """acc * base**r mod modulus (acc=None: 1) for r given by its base-2**width digits.
+
+    Uses the first ``len(digits)`` rows; a table may hold more.
+    """
     pairs = zip(rows, digits)
     if acc is None:
         row, d = next(pairs)
@@ -140,7 +181,8 @@ class PaillierPublicKey:
         up to a whole number of windows, so the exponent actually drawn has `exponent_bits` bits.
     window : int
         Window width of the fixed-base table for ``h``, built on first use (`precompute`).
-        Width 8 takes ~4 MB for a 2048-bit key and builds in ~40 ms.
+        Width 8 takes ~4 MB for a 2048-bit key and builds in ~40 ms; re-randomising with
+        `stat_sec` extends it by ``stat_sec / window`` rows.
     """
 
     def __init__(self, n, h, r_bits=None, window=8):
@@ -170,15 +212,34 @@ class PaillierPublicKey:
         """Largest `max_bits` for which decryption takes the half (mod p only) path."""
         return self.bits // 2 - 2
 
-    def precompute(self):
-        """Build the fixed-base table for h now instead of on first use."""
+    def refresh_bits(self, stat_sec=REFRESH_STAT_SEC):
+        """Length of a re-randomising exponent that hides `stat_sec` bits from the key's owner.
+
+        At least ``exponent_bits + stat_sec`` (see the module docstring), in whole windows.
+        """
+        if stat_sec < 0:
+            raise ValueError(f'stat_sec={stat_sec} must be non-negative')
+        return self._windows_for(self.exponent_bits + stat_sec) * self.window
+
+    def _windows_for(self, bits):
+        return -(-bits // self.window)
+
+    def precompute(self, stat_sec=0):
+        """Build the fixed-base table for h now instead of on first use.
+
+        With `stat_sec`, long enough for re-randomising exponents of `refresh_bits(stat_sec)`.
+        """
+        windows = self._windows_for(self.refresh_bits(stat_sec))
         if self._table is None:
-            self._table = _fixed_base_table(self.h, self.n2, self._windows, self.window)
+            self._table = _fixed_base_table(self.h, self.n2, windows, self.window)
+        else:
+            _extend_table(self._table, self.n2, windows, self.window)
         return self
 
-    def _digit_blocks(self, count):
-        """Digits of `count` fresh random exponents, one digit sequence per exponent."""
-        w, k = self.window, self._windows
+    def _digit_blocks(self, count, bits=None):
+        """Digits of `count` fresh random exponents of `bits` bits (default `exponent_bits`)."""
+        w = self.window
+        k = self._windows_for(bits) if bits is not None else self._windows
         if w == 8:  # digits are simply random bytes
             for start in range(0, count, _RANDOM_BLOCK):
                 m = min(_RANDOM_BLOCK, count - start)
@@ -186,8 +247,8 @@ class PaillierPublicKey:
                 for i in range(0, m * k, k):
                     yield buf[i:i + k]
         else:
-            mask, nbytes = (1 << w) - 1, (self.exponent_bits + 7) // 8
-            shift = 8 * nbytes - self.exponent_bits
+            mask, nbytes = (1 << w) - 1, (k * w + 7) // 8
+            shift = 8 * nbytes - k * w
             for start in range(0, count, _RANDOM_BLOCK):
                 m = min(_RANDOM_BLOCK, count - start)
                 buf = os.urandom(m * nbytes)
@@ -196,8 +257,8 @@ class PaillierPublicKey:
                     yield [(r >> (w * j)) & mask for j in range(k)]
 
     def _h_pow(self, digits, acc=None):
-        """acc * h**r mod n**2 (acc=None: 1) for r given by its digits."""
-        return _fixed_base_pow(self.precompute()._table, digits, self.n2, acc)
+        """acc * h**r mod n**2 (acc=None: 1) for r given by its digits (the table must be as long)."""
+        return _fixed_base_pow(self._table, digits, self.n2, acc)
 
     def _times_g_pow(self, c, m):
         """c * (1+n)**m mod n**2 for 0 <= m < n, as c + n*(m*c mod n)."""
@@ -211,6 +272,7 @@ class PaillierPublicKey:
     def encrypt_many(self, ms):
         """Encrypt a sequence of integers; much faster per item than `encrypt` for bulk."""
         ms = list(ms)
+        self.precompute()
         n, h_pow, times_g = self.n, self._h_pow, self._times_g_pow
         return [times_g(h_pow(digits), mpz(m) % n)
                 for m, digits in zip(ms, self._digit_blocks(len(ms)))]
@@ -230,23 +292,39 @@ class PaillierPublicKey:
             k -= self.n  # small negative k: invert c rather than raise it to a ~n-bit power
         return gmpy2.powmod(c, k, self.n2)
 
-    def rerandomize(self, c):
-        """A fresh ciphertext of the same plaintext."""
-        return self.rerandomize_many([c])[0]
+    def rerandomize(self, c, stat_sec=REFRESH_STAT_SEC):
+        """A fresh ciphertext of the same plaintext; see `rerandomize_many`."""
+        return self.rerandomize_many([c], stat_sec)[0]
 
-    def rerandomize_many(self, cs):
-        """Bulk `rerandomize`: c_i * h**r_i with fresh r_i."""
+    def rerandomize_many(self, cs, stat_sec=REFRESH_STAT_SEC):
+        """Bulk `rerandomize`: ``c_i * h**r_i`` with fresh ``r_i`` of `refresh_bits(stat_sec)` bits.
+
+        Even to the key's owner the result is within ``2**-stat_sec`` of independent of the
+        randomness in ``c_i`` (module docstring); ``stat_sec=0`` hides it from others only.
+        """
+        return self.mask_many(cs, None, stat_sec)
+
+    def mask_many(self, cs, ms, stat_sec=REFRESH_STAT_SEC):
+        """[c_i * Enc(m_i)]: add plaintext m_i to each ciphertext and re-randomise it afresh.
+
+        Parameters
+        ----------
+        cs : sequence of ciphertexts
+        ms : sequence of ints, or None (add nothing: re-randomise only)
+        stat_sec : int
+            The re-randomiser's exponents are `refresh_bits(stat_sec)` long, so that each
+            result is within ``2**-stat_sec`` of independent of ``c_i``'s randomness even to
+            the key's owner, who can take discrete logs in its own group.
+        """
         cs = list(cs)
-        return [self._h_pow(digits, mpz(c)) for c, digits in zip(cs, self._digit_blocks(len(cs)))]
-
-    def mask_many(self, cs, ms):
-        """[c_i * Enc(m_i)]: add plaintext m_i to each ciphertext and re-randomise it afresh."""
-        cs, ms = list(cs), list(ms)
+        ms = [0] * len(cs) if ms is None else list(ms)
         if len(cs) != len(ms):
             raise ValueError(f'{len(cs)} ciphertexts but {len(ms)} masks')
+        bits = self.refresh_bits(stat_sec)
+        self.precompute(stat_sec)
         n, h_pow, times_g = self.n, self._h_pow, self._times_g_pow
-        return [h_pow(digits, times_g(mpz(c), mpz(m) % n))
-                for c, m, digits in zip(cs, ms, self._digit_blocks(len(cs)))]
+        return [h_pow(digits, times_g(mpz(c), mpz(m) % n) if m else mpz(c))
+                for c, m, digits in zip(cs, ms, self._digit_blocks(len(cs), bits))]
 
     def ciphertexts_to_bytes(self, cs):
         """Concatenate ciphertexts, each as `ciphertext_bytes` big-endian bytes."""

@@ -93,13 +93,6 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
     except (ProtocolError, ValueError) as exc:   # two parties: nobody to agree with
         _die(f'{where}: {exc}', EXIT_INPUT)
     error = _OptionFailure(option_error) if option_error else None
-    left = right = None
-    if error is None:
-        try:
-            left, right = common.own_tables(options, roles, pid,
-                                            binary_target=(program == 'logistic'))
-        except InputError as exc:
-            error = exc
     agreed = options.agreed() if options else {}
     approved, approved_options = _approval(run)
     session = Session(program, agreed, fingerprint=options.fingerprint() if options else None,
@@ -108,16 +101,24 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
                       connect_timeout=run.connect_timeout if run else 60.0,
                       relay_details=bool(mpc.options.M), version=__version__, verbose=verbose)
     from mpclab.report import Progress
-    job = common.Job(options, session, roles, left, right,
+    job = common.Job(options, session, roles,
                      progress=Progress.for_run(bool(run and run.progress), pid))
     program_module = module(program)
+    prepare = getattr(program_module, 'prepare', common.prepare)
+    if error is None:
+        try:
+            prepare(job)   # this party's own input, checked before anything is sent
+        except InputError as exc:
+            error = exc
 
     async def party():
         from mpclab import wire
         from mpclab.session import PublicError
         try:
-            facts = await session.start(error, public=common.public_facts(left, right))
+            facts = await session.start(error, public=common.public_facts(job))
+            job.context['facts'] = facts
             common.check_drop_columns(options, facts)
+            common.agree_format(job, facts)
             summary = await program_module.run(job)
             return await _finish(job, program, summary)
         except PublicError as exc:
@@ -145,9 +146,9 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
         _die(f'{where}: internal error: {type(exc).__name__}: {exc}', 1)
     job.progress.close()
     from mpclab.report import print_summary, write_json
-    print_summary(program_module.lines(summary), summary, pid)
     if options.run.json:
         write_json(options.run.json, summary)
+    print_summary(program_module.lines(summary), summary, pid)
     return 0
 
 

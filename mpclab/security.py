@@ -9,7 +9,7 @@ bound over all of them, ``sum(count_i * 2**-s_i)``, is what bounds the run as a 
 Three kinds of masked value occur in mpclab:
 
 * ``join``: the helper's masks on the owners' values in the secure join (``stat_sec`` bits);
-* ``mpc``: the openings inside mpclab's fast fixed-point primitives (`mpclab.fastmpc`):
+* ``mpc``: the openings inside mpclab's own protocols (`mpclab.fastmpc`, `mpclab.stats`):
   ``k - ceil(log2 C(m, t))`` bits with MPyC's ``-K k``, ``m`` parties and threshold ``t``,
   because the mask is a sum of ``C(m, t)`` pseudorandom components;
 * ``mpyc``: the openings inside MPyC's own protocols (comparisons, truncation), which

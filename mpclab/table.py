@@ -75,9 +75,16 @@ class SecretTable:
     def split(self, test_fraction=None, n_test=None):
         """Split into (train, test): the first rows are the test rows.
 
-        The rows stand in the helper's secret random order, so a block of positions is a
-        uniformly random subset of the joined records that no data owner can link to its
-        own records.  Give `n_test` when the join already put a seeded split first.
+        With `test_fraction` (the default way): the rows stand in the helper's secret random
+        order, so a block of positions is a uniformly random subset of the joined records
+        that no data owner can link to its own records.  Its size follows from the public
+        row count, so this split reveals nothing beyond the sizes to anyone.
+
+        With `n_test`, from a join with a seeded split (``secure_inner_join(...,
+        split=(seed, fraction))``), which already put the marked people first: an opt-in
+        for experiments with a plaintext twin.  That `n_test` has told each owner how many
+        of its own candidate test people the other table holds (see `mpclab.join`).
+
         With no test rows the test table is the training table.
         """
         if n_test is None:

@@ -31,7 +31,13 @@ def plaintext_join(left, right, id_column, fmt=None, scale=None, exclude=()):
 
 
 def plaintext_split(joined, id_column, seed, fraction):
-    """(train, test) as the seeded secure split makes them (identifier column dropped)."""
+    """(train, test) as the seeded secure split makes them (identifier column dropped).
+
+    Only the seeded split can be followed in plaintext, which is why it exists; in a secure
+    run it tells each owner how many of its own test candidates the other table holds
+    (`mpclab.join`).  The default split, a block of the helper's secret order, cannot be
+    followed, and reveals nothing.
+    """
     test = joined[id_column].map(lambda i: is_test_id(i, seed, fraction)).to_numpy()
     data = joined.drop(columns=[id_column])
     return data[~test], data[test]

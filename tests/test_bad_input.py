@@ -144,8 +144,11 @@ DATA_CASES = {
     'NaN feature': DataCase(_set(4, 'feature', np.nan), r'missing \(NaN\)', r'missing', 'feature'),
     'text feature': DataCase(_set(4, 'feature', TEXT_VALUE), r'non-numeric', r'non-numeric', 'feature'),
     'infinite feature': DataCase(_set(4, 'feature', np.inf), r'infinite', r'infinite', 'feature'),
-    'out of range': DataCase(_set(4, 'feature', 1e6), r'outside the fixed-point range',
-                             r'fixed-point range', 'feature'),
+    # beyond the widest --int-bits auto can choose (2**31), and for a model in original units
+    # beyond the ±2**20 the conversion holds
+    'out of range': DataCase(_set(4, 'feature', 1e12),
+                             r'outside the fixed-point range|beyond the ±2\*\*20',
+                             r'fixed-point range|too large for a model', 'feature'),
     'no id column': DataCase(lambda df, owner: df.rename(columns={'id': 'ident'}),
                              r"no identifier column 'id'", r'identifier column'),
     'file not found': DataCase('missing', r'not found', r'not found'),

@@ -46,9 +46,9 @@ def test_the_command_and_the_protocol_program_give_the_same_model(tmp_path):
     assert by_command['fingerprint'] == by_program['fingerprint']
     assert by_command['coef'].keys() == by_program['coef'].keys()
     # the secret split differs from run to run: the models agree as two fits on random
-    # 90% subsets of the same people do
+    # 90% subsets of the same people do (coefficients in dollars per unit of each feature)
     a, b = np.array(list(by_command['coef'].values())), np.array(list(by_program['coef'].values()))
-    assert np.abs(a - b).max() < 0.05
+    assert np.abs(a - b).max() < 0.05 * np.abs(b).max()
     assert by_command['train_rows'] == by_program['train_rows'] == 1080
 
 

@@ -1,19 +1,24 @@
 """The secure inner join against pandas' inner merge, in one process and as real parties."""
 
 import json
+import math
 import os
 
+import gmpy2
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from mpyc.runtime import mpc
 
+from mpclab import join, paillier, security
 from mpclab.data import load_party_table
-from mpclab.join import JoinParameters, is_test_id, secure_inner_join, slot_layout
-from partyrun import PROTOCOLS, run_local, run_separate
+from mpclab.join import (JoinError, JoinParameters, Roles, is_test_id, masked_counts,
+                         secure_inner_join, slot_layout)
+from partyrun import PROTOCOLS, ROOT, run_local, run_separate
 
 JOIN = os.path.join(PROTOCOLS, 'inner_join.py')
+JOIN_PARTY = os.path.join(ROOT, 'tests', 'programs', 'join_party.py')
 EPS = 2.0**-16
 
 
@@ -35,11 +40,11 @@ def assert_same_rows(got, expected):
     np.testing.assert_array_equal(canonical(got), canonical(expected))
 
 
-def secure_join_in_process(left, right, split=None, **kw):
+def secure_join_in_process(left, right, split=None, progress=None, **kw):
     async def go():
         await mpc.start()
         res = await secure_inner_join(load_party_table(left, 'id'), load_party_table(right, 'id'),
-                                      JoinParameters(**kw), split=split)
+                                      JoinParameters(**kw), split=split, progress=progress)
         df = await res.table.reveal()
         await mpc.shutdown()
         return res, df
@@ -128,6 +133,158 @@ def test_slot_layout_never_overflows_the_plaintext():
         assert capacity < (p.key_bits // 2 - 1 if half else p.key_bits - 1)
 
 
+def test_default_split_sends_no_test_marks_and_seeded_split_says_so(monkeypatch):
+    sent = []
+    send = join._send
+
+    async def spy(obj, sender, receivers):
+        sent.append(obj)
+        return await send(obj, sender, receivers)
+    monkeypatch.setattr(join, '_send', spy)
+    left, right = random_tables(np.random.default_rng(6), 12, 10, 6)
+    res, _ = secure_join_in_process(left, right)
+    to_helper = [o for o in sent if isinstance(o, dict) and 'hashes' in o]
+    assert len(to_helper) == 2
+    assert all(set(o) == {'public_key', 'hashes', 'ciphertexts'} for o in to_helper)
+    assert res.n_test == 0 and not res.seeded_split
+    sent.clear()
+    res, _ = secure_join_in_process(left, right, split=(3, 0.5))
+    assert res.seeded_split and 'test' in [o for o in sent if isinstance(o, dict) and 'hashes' in o][0]
+
+
+def test_ledger_counts_every_masked_value_and_ciphertext():
+    left, right = random_tables(np.random.default_rng(2), 20, 15, 10, d_left=2, d_right=17)
+    params = JoinParameters()
+    security.ledger.reset()
+    res, _ = secure_join_in_process(left, right)
+    values, cts = masked_counts(10, 2, 17, params)
+    # 2 values fit one half-size plaintext, 17 values of 74 bits need one full one
+    assert (values, cts) == (10 * 19, 10 * 2)
+    assert (res.masked_values, res.masked_ciphertexts) == (values, cts)
+    assert security.ledger.count('join') == values + cts
+    assert security.ledger.min_bits('join') == params.stat_sec == res.mask_bits
+    assert res.paillier_key_bits == 2048
+    security.ledger.reset()
+    res, _ = secure_join_in_process(left, right, stat_sec=60)
+    assert security.ledger.min_bits('join') == 60
+    wide = JoinParameters(stat_sec=60)
+    assert security.ledger.count('join') == sum(masked_counts(10, 2, 17, wide))
+    security.ledger.reset()
+
+
+def _dlog(pk, y, bound, _tables={}):
+    """x < bound with h**x = y mod n**2, by baby-step giant-step (the key's owner can do this
+    in its own group at any size, by the number field sieve; a test key makes it quick)."""
+    step = math.isqrt(bound) + 1
+    if (pk.n, step) not in _tables:
+        baby, x = {}, gmpy2.mpz(1)
+        for j in range(step):
+            baby.setdefault(x, j)
+            x = x * pk.h % pk.n2
+        _tables[pk.n, step] = baby, gmpy2.invert(x, pk.n2)
+    baby, giant = _tables[pk.n, step]
+    for i in range(step + 1):
+        if y in baby:
+            return i * step + baby[y]
+        y = y * giant % pk.n2
+    raise AssertionError('no discrete log below the bound')
+
+
+def test_helper_rerandomises_with_an_exponent_stat_sec_longer_than_the_owners(monkeypatch):
+    # Owners with 8-bit encryption exponents; the owner decrypts what comes back, divides out
+    # the plaintext and takes the discrete log of what is left: r0 + r1.  The helper's r1
+    # must be stat_sec bits longer than r0, so that r0 + r1 says nothing about r0.
+    stat_sec, owner_bits = 20, 8
+    generate = paillier.generate_keypair
+    monkeypatch.setattr(paillier, 'generate_keypair',
+                        lambda bits: generate(bits, insecure_ok=True, r_bits=owner_bits))
+    returned = []
+    decrypt = paillier.PaillierPrivateKey.decrypt_many
+
+    def spy(sk, cs, *args, **kwargs):
+        cs = list(cs)
+        returned.extend((sk, c) for c in cs)
+        return decrypt(sk, cs, *args, **kwargs)
+    monkeypatch.setattr(paillier.PaillierPrivateKey, 'decrypt_many', spy)
+    left, right = random_tables(np.random.default_rng(4), 8, 8, 6)
+    res, got = secure_join_in_process(left, right, key_bits=256, stat_sec=stat_sec)
+    assert_same_rows(got, plain_join(left, right))
+    assert len(returned) == 12  # one ciphertext per joined row and owner
+    exponents = []
+    for sk, c in returned:
+        pk = sk.public_key
+        assert pk.exponent_bits == owner_bits
+        m = decrypt(sk, [c])[0]
+        h_r = c * (1 - m * pk.n) % pk.n2  # c / (1 + m n)
+        exponents.append(_dlog(pk, h_r, 2**(owner_bits + stat_sec + 8)))
+    assert max(exponents) >= 2**(owner_bits + stat_sec - 1)
+
+
+def test_progress_reports_every_stage_in_order():
+    left, right = random_tables(np.random.default_rng(3), 30, 25, 20)
+    events = []
+    secure_join_in_process(left, right, progress=lambda *e: events.append(e))
+    assert list(dict.fromkeys(e[0] for e in events)) == list(join.STAGES)
+    runs = []  # one party plays every role: each owner's encryption and decryption is a run
+    for stage, done, total in events:
+        if not runs or runs[-1][0] != stage or (len(runs[-1]) > 1 and done == 0):
+            runs.append([stage])
+        assert 0 <= done <= total
+        assert len(runs[-1]) == 1 or (done >= runs[-1][-1][0] and total == runs[-1][-1][1])
+        runs[-1].append((done, total))
+    assert [(r[0], r[-1]) for r in runs] == [
+        ('encrypt', (30, 30)), ('encrypt', (25, 25)), ('mask', (40, 40)),  # both owners' rows
+        ('decrypt', (20, 20)), ('decrypt', (20, 20)), ('share', (20, 20))]
+    assert all(r[1][0] == 0 for r in runs)
+
+
+class _Refused(Exception):
+    pass
+
+
+def test_public_failures_are_join_errors_in_library_words():
+    with pytest.raises(JoinError, match=r'needs 3 or more parties.*not 2') as e:
+        Roles.for_parties(2)
+    assert e.value.reason == 'parties'
+    with pytest.raises(JoinError, match=r'the helper must be party 2, not 5') as e:
+        Roles.for_parties(3, 5)
+    assert (e.value.reason, e.value.detail) == ('helper', {'helper': 5, 'n_parties': 3})
+    with pytest.raises(JoinError, match=r'one of the parties 2\.\.4, not 1'):
+        Roles.for_parties(5, 1)
+    with pytest.raises(JoinError, match='different parties'):
+        Roles(0, 1, 1).check(3)
+    with pytest.raises(JoinError, match='outside'):
+        Roles(0, 1, 3).check(3)
+    with pytest.raises(JoinError, match='statistical') as e:
+        JoinParameters(stat_sec=10)
+    assert isinstance(e.value, ValueError)
+    with pytest.raises(JoinError, match='do not fit half of a 2048-bit key') as e:
+        slot_layout(1, JoinParameters(stat_sec=1000))
+    assert e.value.reason == 'slots'
+    for err in (e.value,):
+        assert '--' not in str(err)
+
+
+def test_column_clash_and_check_columns_errors():
+    left, right = random_tables(np.random.default_rng(1), 5, 5, 3)
+    with pytest.raises(JoinError, match="both tables have a column named 'a0'"):
+        secure_join_in_process(left, right.rename(columns={'b0': 'a0'}))
+
+    def refuse(cols_a, cols_b):
+        raise _Refused(cols_a, cols_b)
+
+    async def go():
+        await mpc.start()
+        try:
+            await secure_inner_join(load_party_table(left, 'id'), load_party_table(right, 'id'),
+                                    check_columns=refuse)
+        finally:
+            await mpc.shutdown()
+    with pytest.raises(_Refused) as e:
+        mpc.run(go())
+    assert e.value.args == (['a0', 'a1'], ['b0', 'b1', 'b2'])
+
+
 def test_wider_masks_and_keys_still_join():
     left, right = random_tables(np.random.default_rng(7), 8, 8, 5)
     res, got = secure_join_in_process(left, right, stat_sec=80, key_bits=3072)
@@ -197,11 +354,46 @@ def test_join_over_tls_between_separate_processes(tmp_path):
     out = tmp_path / 'joined.csv'
     common = ['--id', 'id', '--reveal-to', '0', '--save-joined', str(out)]
     results = run_separate(JOIN, [['--left', lp] + common, ['--right', rp] + common, common],
-                           timeout=240, cwd=str(tmp_path), extra=['--ssl'])
+                           timeout=240, cwd=str(tmp_path), extra=['--ssl', '--verbose'])
     for code, log, err in results:
         assert code == 0, err
-        assert 'connected via SSL' in log  # MPyC logs to standard output
+        assert 'connected via SSL' in err  # --verbose shows MPyC's log on standard error
     assert_same_rows(pd.read_csv(out), plain_join(left, right))
+
+
+def party_report(stdout):
+    lines = [line for line in stdout.splitlines() if line.startswith('{')]
+    assert lines, stdout
+    return json.loads(lines[-1])
+
+
+@pytest.mark.slow
+def test_every_party_counts_the_same_and_the_loop_runs_between_chunks(tmp_path):
+    left, right = random_tables(np.random.default_rng(10), 200, 180, 150)
+    lp, rp = write_tables(tmp_path, left, right)
+    args = ['--chunk', '8']
+    results = run_separate(JOIN_PARTY, [['--left', lp] + args, ['--right', rp] + args, args],
+                           timeout=240)
+    reports = []
+    for code, out, err in results:
+        assert code == 0, err
+        reports.append(party_report(out))
+    values, cts = masked_counts(150, 2, 3, JoinParameters())
+    for r in reports:
+        assert not r['no_async']
+        assert r['ledger'] == reports[0]['ledger']
+        assert r['ledger']['masked_values'] == values + cts == 150 * 5 + 150 * 2
+        assert r['ledger']['join_mask_bits'] == 40 and r['ledger']['paillier_key_bits'] == 2048
+        assert r['result']['masked_values'] == values
+    # each party reports its own work: owners encrypt and decrypt, the helper masks
+    stages = [{e[0] for e in r['progress']} for r in reports]
+    assert stages == [{'encrypt', 'decrypt', 'share'}] * 2 + [{'mask', 'share'}]
+    for r, stage in ((reports[0], 'encrypt'), (reports[0], 'decrypt'), (reports[1], 'decrypt'),
+                     (reports[2], 'mask')):
+        events = [e for e in r['progress'] if e[0] == stage]
+        assert len(events) > 10 and events[-1][1] == events[-1][2]
+        # the event loop ran while the chunks were computed, not only between the stages
+        assert events[-1][3] > events[1][3], (stage, events)
 
 
 @pytest.mark.slow

@@ -20,9 +20,9 @@ def test_command_line_values_reach_their_typed_group_and_mpyc_keeps_its_own():
     opts, rest = parse('lasso', [*BASE, '--alpha', '0.01', '--drop-columns', 'a', 'b',
                                  '-M3', '--frac-bits', '20', '--model-to', '1', '-I', '0'])
     assert opts.model.alpha == 0.01 and opts.data.drop_columns == ('a', 'b')
-    assert opts.security.frac_bits == 20 and opts.split.model_to == (1,)
+    assert opts.security.frac_bits == 20 and opts.output.model_to == (1,)
     assert rest == ['-M3', '-I', '0']
-    assert opts.input_format.frac_bits == 20   # one short path to where it is used
+    assert opts.input_format().frac_bits == 20   # one short path to where it is used
 
 
 def test_the_same_options_from_python_give_the_same_analysis():
@@ -32,13 +32,15 @@ def test_the_same_options_from_python_give_the_same_analysis():
     assert cli.agreed() == py.agreed() and cli.fingerprint() == py.fingerprint()
 
 
-def test_defaults_are_resolved_into_the_agreed_options():
+def test_defaults_are_part_of_the_agreed_options():
     opts = O.from_values('lasso', {'id': 'i', 'target': 't', 'scale': 'minmax'})
-    assert opts.security.int_bits == 1   # values in [0, 1]
-    assert O.from_values('lasso', {'id': 'i', 'target': 't'}).security.int_bits == 16
-    same = O.from_values('lasso', {'id': 'i', 'target': 't', 'scale': 'minmax', 'int_bits': 1,
-                                   'alpha': 0.001})
+    assert opts.security.int_bits == 'auto'   # agreed at run time from the owners' data
+    assert opts.input_format(1).int_bits == 1
+    same = O.from_values('lasso', {'id': 'i', 'target': 't', 'scale': 'minmax', 'alpha': 0.001,
+                                   'int_bits': 'auto'})
     assert opts.fingerprint() == same.fingerprint()
+    fixed = O.from_values('lasso', {'id': 'i', 'target': 't', 'scale': 'minmax', 'int_bits': 1})
+    assert fixed.fingerprint() != opts.fingerprint() and fixed.input_format().int_bits == 1
 
 
 def test_party_options_stay_out_of_the_analysis():

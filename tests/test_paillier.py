@@ -138,6 +138,68 @@ def test_rerandomize(keys):
     assert len(set(cs)) == 10 and sk.decrypt_many(cs) == [42] * 10
 
 
+def test_refresh_exponent_is_stat_sec_longer_than_any_encryption_exponent(keys):
+    pk = keys[0]
+    assert pk.refresh_bits(0) == pk.exponent_bits
+    for stat_sec in (1, 8, 40, 41, 80):
+        assert pk.refresh_bits(stat_sec) >= pk.exponent_bits + stat_sec
+        assert pk.refresh_bits(stat_sec) % pk.window == 0
+    with pytest.raises(ValueError):
+        pk.refresh_bits(-1)
+
+
+@pytest.fixture(scope='module')
+def owner_logs():
+    """A key with 8-bit encryption exponents, and the discrete logs to base h below 2**17.
+
+    The key's owner can take discrete logs in its own group (it knows p and q); a table does it
+    here, for exponents small enough to list.
+    """
+    while True:
+        pk0 = generate_keypair(128, insecure_ok=True)[0]
+        pk = PaillierPublicKey(pk0.n, pk0.h, r_bits=8)
+        logs, x = {}, gmpy2.mpz(1)
+        for k in range(2**17):
+            if x in logs:
+                break  # h of small order: try another key
+            logs[x] = k
+            x = x * pk.h % pk.n2
+        else:
+            return pk, logs
+
+
+def test_owner_sees_the_refreshing_exponent_at_full_length(owner_logs):
+    pk, logs = owner_logs
+    cs = pk.encrypt_many([0] * 300)          # of plaintext 0, a ciphertext is h**r0 itself
+    r0 = [logs[c] for c in cs]
+    for stat_sec in (0, 8):
+        bits = pk.refresh_bits(stat_sec)
+        r1 = [logs[c] - r for c, r in zip(pk.rerandomize_many(cs, stat_sec), r0)]
+        assert 0 <= min(r1) and max(r1) < 2**bits
+        assert max(r1) >= 2**(bits - 1)
+    # the longer table leaves encryption exponents as they were
+    assert max(logs[c] for c in pk.encrypt_many([0] * 300)) < 2**pk.exponent_bits == 2**8
+
+
+def test_owner_cannot_tell_which_ciphertext_was_rerandomised(owner_logs):
+    # The owner sends two ciphertexts and gets one back re-randomised.  Its best guess from
+    # R = r0 + r1 and the two exponents it used: the one that leaves R - r0 in range.
+    pk, logs = owner_logs
+
+    def success(stat_sec, trials=1000):
+        bound = 2**pk.refresh_bits(stat_sec)
+        score = 0.0
+        for _ in range(trials):
+            pair = pk.encrypt_many([0, 0])
+            coin = secrets.randbits(1)
+            r = logs[pk.rerandomize(pair[coin], stat_sec)]
+            fits = [0 <= r - logs[c] < bound for c in pair]
+            score += 0.5 if fits[0] == fits[1] else float(fits[coin])
+        return score / trials
+    assert success(0) > 0.6    # equal lengths: right about 2/3 of the time
+    assert success(8) < 0.56   # 8 bits longer: 1/2 + about 2**-9
+
+
 def test_mask_many(keys):
     pk, sk = keys
     xs = _plaintexts(pk, 40, seed=3)

@@ -84,7 +84,7 @@ def test_lasso_target_held_by_left_owner_and_minmax(tmp_path):
     js = tmp_path / 'out.json'
     r = run_local(LASSO, ['--left', lp, '--right', rp, '--id', 'id', '--target', 'cost',
                           '--scale', 'minmax', '--test-fraction', '0', '--alpha', '0.001',
-                          '--tol', '1e-6', '--json', str(js)], 3, timeout=300)
+                          '--tol', '1e-6', '--model-units', 'scaled', '--json', str(js)], 3, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(js.read_text())
     joined = plaintext_join(lp, rp, 'id', scale='minmax').drop(columns='id')

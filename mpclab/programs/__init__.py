@@ -11,7 +11,8 @@ __all__ = ['MODULES', 'module']
 
 #: program name -> module
 MODULES = {'join': 'mpclab.programs.inner_join', 'lasso': 'mpclab.programs.lasso',
-           'logistic': 'mpclab.programs.logistic', 'describe': 'mpclab.programs.describe'}
+           'logistic': 'mpclab.programs.logistic', 'describe': 'mpclab.programs.describe',
+           'predict': 'mpclab.programs.predict'}
 
 
 def module(program: str):

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from mpyc.runtime import mpc
 
 from mpclab.data import InputError, PartyTable, load_party_table
+from mpclab.fixedpoint import FixedPointFormat
 from mpclab.join import JoinParameters, Roles, secure_inner_join, slot_layout
 from mpclab.options import Options, flag
 from mpclab.session import EXIT_INPUT, ProtocolError, PublicError, Session
 from mpclab.table import SecretTable
+from mpclab.units import check_scaling
 
 __all__ = ['Job', 'own_tables', 'roles_for', 'join', 'check_sizes', 'evaluation_split',
            'model_summary', 'target_check', 'warn', 'model_receivers']
@@ -40,6 +42,8 @@ class Job:
     right: PartyTable | None = None
     progress: object = None
     leaks: list = field(default_factory=list)   # opt-in disclosures chosen for this run
+    fmt: FixedPointFormat | None = None          # the agreed input format (after `agree_format`)
+    context: dict = field(default_factory=dict)  # what a program's `prepare` keeps for its run
 
     @property
     def pid(self) -> int:
@@ -60,7 +64,7 @@ def own_tables(options: Options, roles: Roles, pid: int, binary_target: bool = F
     """
     data = options.data
     target = options.split.target if 'split' in options else None
-    fmt = options.input_format
+    fmt = options.input_format()   # with --int-bits auto: the widest, until the bits are agreed
     tables = {}
     for side, owner, path in (('left', roles.left, data.left), ('right', roles.right, data.right)):
         if pid != owner:
@@ -68,17 +72,60 @@ def own_tables(options: Options, roles: Roles, pid: int, binary_target: bool = F
         if not path:
             raise InputError(f'party {owner} holds the {side} table: pass {flag(side)} CSV',
                              f'no {flag(side)} table given')
-        tables[side] = load_party_table(
+        table = load_party_table(
             path, data.id, fmt, scale=data.scale, exclude=data.drop_columns, sep=data.sep,
             encoding=data.encoding, decimal=data.decimal, id_normalize=data.id_normalize,
             binary_columns=(target,) if binary_target and target else ())
+        if 'output' in options and data.scale == 'minmax' and \
+                options.output.model_units == 'original':
+            check_scaling(table)   # the conversion's public bounds, on this owner's own columns
+        tables[side] = table
     return tables.get('left'), tables.get('right')
 
 
-def public_facts(left: PartyTable | None, right: PartyTable | None) -> dict:
-    """What this party may tell everyone in the agreement round: which drops it made."""
-    dropped = [c for t in (left, right) if t is not None for c in t.dropped]
-    return {'dropped': dropped}
+def needed_int_bits(table: PartyTable) -> int:
+    """The fewest integer bits I with |x| < 2**I for every value of a table (as encoded)."""
+    largest = max((abs(int(v)) for v in table.encoded.ravel()), default=0)
+    return max(0, largest.bit_length() - table.fmt.frac_bits)
+
+
+def prepare(job: Job) -> None:
+    """This party's own tables, read and checked before connecting (raises InputError)."""
+    job.left, job.right = own_tables(job.options, job.roles, job.pid,
+                                     binary_target=job.options.program == 'logistic')
+
+
+def public_facts(job: Job) -> dict:
+    """What this party tells everyone in the agreement round: which of the requested drops it
+    made (column names are public anyway), with --int-bits auto the bits its data need, and
+    whatever its program's `prepare` put under ``context['public']``."""
+    tables = [t for t in (job.left, job.right) if t is not None]
+    facts = {'dropped': [c for t in tables for c in t.dropped], **job.context.get('public', {})}
+    if job.options is not None and job.options.security.int_bits == 'auto' and tables:
+        facts['int_bits'] = max(needed_int_bits(t) for t in tables)
+    return facts
+
+
+def agree_format(job: Job, facts: list[dict]) -> FixedPointFormat:
+    """The input format of the run: the agreed --int-bits, or with auto the largest proposal.
+
+    Sets it on this party's own tables (their encodings stay: only the bound they are known
+    to satisfy changes) and on the job.
+    """
+    options = job.options
+    int_bits = options.security.int_bits
+    if int_bits == 'auto':
+        int_bits = max([f['int_bits'] for f in facts if f.get('int_bits') is not None], default=0)
+        if options.data.scale != 'minmax':   # with min-max scaling it is 1, known to all
+            job.leaks.append(f'--int-bits auto: every party learns I = {int_bits}, the power of '
+                             f'two above the largest |value| of either owner (a fixed --int-bits '
+                             f'reveals nothing)')
+    fmt = options.input_format(int_bits)
+    for table in (job.left, job.right):
+        if table is not None:
+            table.fmt = fmt
+    job.fmt = fmt
+    return fmt
 
 
 def check_drop_columns(options: Options, facts: list[dict]) -> None:
@@ -89,9 +136,9 @@ def check_drop_columns(options: Options, facts: list[dict]) -> None:
         raise PublicError(f'--drop-columns: no table has a column {absent[0]!r}')
 
 
-def join_parameters(options: Options) -> JoinParameters:
+def join_parameters(options: Options, fmt: FixedPointFormat) -> JoinParameters:
     s = options.security
-    params = JoinParameters(options.input_format, key_bits=s.key_bits, stat_sec=s.stat_sec)
+    params = JoinParameters(fmt, key_bits=s.key_bits, stat_sec=s.stat_sec)
     try:
         slot_layout(1, params)
     except ValueError as exc:
@@ -111,16 +158,20 @@ def target_check(target: str):
     return check
 
 
-async def join(job: Job, check_columns=None):
-    """The secure inner join of the owners' tables; every party calls it."""
+async def join(job: Job, check_columns=None, rows_to: int | None = None):
+    """The secure inner join of the owners' tables; every party calls it.
+
+    `rows_to`: an owner that learns which of its rows are joined (for predictions).
+    """
     options = job.options
     split = None
     if 'split' in options and options.split.split == 'seeded':
         split = (options.split.seed, options.split.test_fraction)
     try:
-        result = await secure_inner_join(job.left, job.right, join_parameters(options),
+        result = await secure_inner_join(job.left, job.right, join_parameters(options, job.fmt),
                                          job.session, job.roles, split=split,
-                                         check_columns=check_columns)
+                                         check_columns=check_columns, progress=job.progress,
+                                         rows_to=rows_to)
     except ProtocolError:
         raise
     except ValueError as exc:   # the join's own, data-free errors
@@ -174,9 +225,9 @@ def split_leaks(options: Options) -> list[str]:
 
 def model_receivers(options: Options, n_parties: int) -> list[int]:
     """The parties that learn the model: --model-to, default all; none for a secret model."""
-    if 'model' in options and getattr(options.model, 'secret_model', False):
+    if options.output.secret_model:
         return []
-    to = options.split.model_to
+    to = options.output.model_to
     return list(range(n_parties)) if to is None else list(to)
 
 

@@ -6,8 +6,10 @@ One machine, three parties (party 0 reads only --left, party 1 only --right, par
         --id patient_id --target DEATH_EVENT --scale minmax --reg-c 1.0 --json logistic.json
 
 --secret-model keeps the model secret from everyone: it is trained, used for the test
-predictions and scored in MPC, and only the metrics are opened.  Otherwise the coefficients go
-to the parties in --model-to (default all).  The target must be 0/1; either owner may hold it.
+predictions and scored in MPC, and only the metrics are opened; with --model-out each party
+keeps its own shares of it.  Otherwise the coefficients go to the parties in --model-to
+(default all), in the owners' original units unless --model-units scaled.  The target must be
+0/1; either owner may hold it.
 
 What is opened: table sizes, the intersection size, the test-set size, the number of Newton
 steps (one bit per step; none with --fixed-iterations), the range bits of
@@ -25,8 +27,9 @@ from mpclab import security
 from mpclab.metrics import classification
 from mpclab.models.logistic import (FixedPointOverflowError, SecureLogisticRegression,
                                     SingleClassError)
-from mpclab.programs.common import (Job, evaluation_split, join, model_receivers, model_summary,
-                                    split_leaks, target_check, warn)
+from mpclab.programs.common import (Job, evaluation_split, join, model_summary, split_leaks,
+                                    target_check, warn)
+from mpclab.programs.modeling import deliver_model, original_units, scaling
 from mpclab.session import EXIT_INPUT, EXIT_RANGE, PublicError
 
 
@@ -36,11 +39,12 @@ async def run(job: Job) -> dict:
     result = await join(job, target_check(split.target))
     train, test = evaluation_split(result, options)
     X, y, features = train.Xy(split.target)
+    scale_info = scaling(job, result, X.sectype) if original_units(job) else None
     fixed = logistic.fixed_iterations is not None
     model = SecureLogisticRegression(logistic.reg_c,
                                      max_iter=logistic.fixed_iterations if fixed else logistic.max_iter,
                                      tol=None if fixed else logistic.tol,
-                                     int_bits=options.security.int_bits)
+                                     int_bits=job.fmt.int_bits)
     try:
         with session.phase('logistic:fit'):
             await model.fit(X, y)
@@ -66,19 +70,12 @@ async def run(job: Job) -> dict:
                 warn('the test rows hold one class only: ROC AUC is undefined (reported as null)')
         confusion = np.rint(await mpc.output(security.intended(cm))).astype(int).tolist()
     accuracy, precision, recall, f1 = opened
-    receivers = model_receivers(options, len(mpc.parties))
-    revealed = None
-    if receivers:
-        with session.phase('logistic:reveal'):
-            revealed = await model.reveal(receivers=receivers)
+    metrics = {'accuracy': accuracy, 'precision': precision, 'recall': recall, 'f1': f1,
+               'auc': auc, 'confusion': confusion}
     summary = {**model_summary(result, train, test, options, model), 'reg_c': logistic.reg_c,
-               'secret_model': logistic.secret_model, 'model_to': receivers,
-               'metrics': {'accuracy': accuracy, 'precision': precision, 'recall': recall,
-                           'f1': f1, 'auc': auc, 'confusion': confusion,
-                           'on': 'test' if test is not train else 'train'}}
-    if revealed is not None:
-        summary['coef'] = dict(zip(features, map(float, model.coef_.ravel())))
-        summary['intercept'] = float(model.intercept_[0])
+               'metrics': {**metrics, 'on': 'test' if test is not train else 'train'}}
+    summary.update(await deliver_model(job, 'logistic', model, features, result, train, metrics,
+                                       scale_info))
     summary['fit_timings'] = {k: round(float(v), 4) for k, v in model.timings_.items()}
     job.leaks.extend(split_leaks(options))
     return summary
@@ -89,4 +86,5 @@ def lines(summary: dict) -> list[str]:
     auc = '-' if m['auc'] is None else f'{m["auc"]:.4f}'
     return [f'joined {summary["intersection_size"]} rows; logistic regression (C={summary["reg_c"]}) '
             f'in {summary["n_iter"]} Newton steps; {m["on"]} accuracy {m["accuracy"]:.4f}, '
-            f'F1 {m["f1"]:.4f}, AUC {auc}; confusion {m["confusion"]}']
+            f'F1 {m["f1"]:.4f}, AUC {auc}; confusion {m["confusion"]}; model in '
+            f'{summary["model"]["units"]} units' + (', kept secret' if summary['model']['secret'] else '')]
