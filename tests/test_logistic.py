@@ -278,10 +278,10 @@ def opened(x):
     return np.asarray(mpc.run(mpc.output(x.array() if isinstance(x, RowBlocks) else x)), dtype=float)
 
 
-@pytest.mark.parametrize('rows_X, rows_y', [(97, None), (256, 100), (1000, 333), (13, 1)])
+@pytest.mark.parametrize('rows_X, rows_y', [(97, None), (256, 100), (13, 1)])
 def test_row_blocks_give_the_same_model_and_predictions(rows_X, rows_y):
     """X and y as RowBlocks (of different blocks), and the model's outputs as blocks."""
-    X, y = random_data(400, 5, 30)
+    X, y = random_data(260, 5, 30)
     sX, sy = secret(X), secret(y)
     bX = RowBlocks.from_array(sX, rows_X)
     by = sy if rows_y is None else RowBlocks.from_array(sy, rows_y)
@@ -302,7 +302,7 @@ def test_row_blocks_give_the_same_model_and_predictions(rows_X, rows_y):
     yhat = (z_plain > 0).astype(float)
     got = mpc.run(mpc.output([cl.accuracy_score(by, labels), cl.f1_score(by, labels)]))
     np.testing.assert_allclose(got, [np.mean(yhat == y), 2 * np.sum(yhat * y) / (yhat.sum() + y.sum())],
-                               atol=3 / 400)
+                               atol=3 / 260)
 
 
 def test_progress_is_reported_per_block_and_per_newton_step():
@@ -319,7 +319,7 @@ def test_progress_is_reported_per_block_and_per_newton_step():
 
 
 def test_warm_start_from_a_nearby_model():
-    X, y = random_data(500, 6, 32)
+    X, y = random_data(300, 6, 32)
     sk = reference(X, y, 3.0)
 
     async def go():
@@ -344,11 +344,11 @@ def test_warm_start_outside_the_sigmoid_domain_is_refused():
                                                          coef_init=secret([600.0, 0.0, 0.0])))
 
 
-@pytest.mark.parametrize('n, K, seed', [(600, 4, 3), (451, 3, 34)])
+@pytest.mark.parametrize('n, K, seed', [(301, 3, 34)])   # 301: unequal folds
 def test_cross_validation_chooses_sklearns_C_with_its_scores(n, K, seed):
     """LogisticRegressionCV with its default scoring (accuracy) on the same contiguous folds."""
     X, y = random_data(n, 5, seed)
-    Cs = [0.01, 0.1, 1.0, 10.0, 100.0]
+    Cs = [0.01, 1.0, 100.0]
     folds = [(np.r_[0:a, b:n], np.arange(a, b)) for a, b in LR._fold_bounds(n, K)]
     sk = LogisticRegressionCV(Cs=Cs, cv=folds, scoring='accuracy', tol=1e-10,
                               max_iter=10_000).fit(X, y)
