@@ -77,3 +77,16 @@ def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
     np.testing.assert_allclose([out['coef'][f] for f in features], final.coef_[0], atol=1e-2)
     assert abs(out['intercept'] - final.intercept_[0]) < 1e-2
     assert any(leak.startswith(f'--cv {K}:') for leak in out['leaks'])
+
+
+def test_exact_auc_too_large_for_this_machine_is_refused_before_training(monkeypatch):
+    from mpyc.runtime import mpc
+    from mpclab.metrics import classification
+    from mpclab.programs import logistic
+    from mpclab.session import PublicError
+    monkeypatch.setattr(classification, '_available_bytes', lambda: 3 * 2**30)   # one local party
+    with pytest.raises(PublicError, match=r"party 0: the ROC AUC of 10000 predictions by the "
+                                          r"'sort' method .*--auc histogram"):
+        mpc.run(logistic._check_auc_memory('exact', 10_000))
+    mpc.run(logistic._check_auc_memory('exact', 100))        # pairs: small
+    mpc.run(logistic._check_auc_memory('histogram', 10**6))  # bounded: never refused
