@@ -150,7 +150,7 @@ def auc_bound(s, y, bits, width):
     return close.sum() / (len(pos) * len(neg))
 
 
-@pytest.mark.parametrize('n, bits, rows', [(300, 14, 300), (1200, 14, 500), (1500, 10, 777),
+@pytest.mark.parametrize('n, bits, rows', [(300, 14, 300), (600, 14, 250), (1500, 10, 777),
                                            (700, 6, 100)])
 def test_histogram_auc_matches_sklearn_within_its_resolution(n, bits, rows):
     rng = np.random.default_rng(n + bits)
