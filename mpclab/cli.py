@@ -53,9 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     if command in PROGRAMS:
         from mpclab.party import main as party
         return party(command, rest, respawn=[sys.argv[0], command], prog=f'mpclab {command}')
-    if command == 'netsim':
-        from mpclab import netsim
-        return netsim.main(rest) or 0
     if command in TOOLS:
         module = importlib.import_module(TOOLS[command][0])
         parser = argparse.ArgumentParser(prog=f'mpclab {command}', description=TOOLS[command][1])

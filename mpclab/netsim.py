@@ -24,7 +24,6 @@ accepts at once), packet loss, jitter, and the slow start of real TCP.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import contextlib
@@ -381,20 +380,22 @@ def start_relays(n_parties: int, base_port: int = 0, latency_s: float = 0.0,
     return relays, lambda i: party_argv(i, party_ports, relays)
 
 
-async def _serve(args):
+async def serve(parties: int = 3, base_port: int = 11365, latency_ms: float = 3.0,
+                bandwidth_mbps: float | None = None) -> None:
+    """Run relays between `parties` local parties until SIGINT/SIGTERM, printing their -P options."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    bandwidth = args.bandwidth_mbps and args.bandwidth_mbps * 1e6 / 8
-    party_ports, relay_ports, pairs = plan(args.parties, args.base_port)
-    relays = Relays(await _start_all(party_ports, relay_ports, pairs, args.latency_ms / 1000,
+    bandwidth = bandwidth_mbps and bandwidth_mbps * 1e6 / 8
+    party_ports, relay_ports, pairs = plan(parties, base_port)
+    relays = Relays(await _start_all(party_ports, relay_ports, pairs, latency_ms / 1000,
                                      bandwidth), pairs)
-    link = f'{args.latency_ms:g} ms one way'
+    link = f'{latency_ms:g} ms one way'
     if bandwidth:
-        link += f', {args.bandwidth_mbps:g} Mbit/s'
+        link += f', {bandwidth_mbps:g} Mbit/s'
     print(f'{len(relays)} relays running ({link}); party arguments:')
-    for i in range(args.parties):
+    for i in range(parties):
         print(f'  party {i}:', ' '.join(party_argv(i, party_ports, relays) + ['-I', str(i)]))
     print('Stop with Ctrl-C.', flush=True)
 
@@ -405,9 +406,8 @@ async def _serve(args):
               f' {r.bytes_down} bytes down')
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m mpclab.netsim',
-                                     description='Run delaying relays between MPyC parties.')
+def add_arguments(parser) -> None:
+    """Add the options of ``mpclab netsim`` to an argparse parser."""
     parser.add_argument('--parties', type=int, default=3, help='number of parties (default 3)')
     parser.add_argument('--base-port', type=int, default=11365,
                         help='party i listens on BASE_PORT+i, relays on the ports after'
@@ -416,10 +416,16 @@ def main(argv: list[str] | None = None) -> int:
                         help='one-way latency per link in ms (default 3)')
     parser.add_argument('--bandwidth-mbps', type=float,
                         help='bandwidth per link and direction in Mbit/s (default unlimited)')
-    args = parser.parse_args(argv)
-    asyncio.run(_serve(args))
+
+
+def main(args) -> int:
+    """Run ``mpclab netsim`` with parsed options; returns an exit code."""
+    asyncio.run(serve(args.parties, args.base_port, args.latency_ms, args.bandwidth_mbps))
     return 0
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+
+    from mpclab.cli import main as cli
+    sys.exit(cli(['netsim', *sys.argv[1:]]))

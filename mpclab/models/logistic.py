@@ -70,7 +70,6 @@ from fractions import Fraction
 import numpy as np
 from mpyc import asyncoro
 from mpyc.runtime import mpc
-from sklearn.exceptions import ConvergenceWarning
 
 from mpclab import fastmpc, security
 from mpclab.blocks import BLOCK_ROWS, RowBlocks
@@ -441,6 +440,7 @@ class SecureLogisticRegression:
                 progress('Newton steps', self.n_iter_, self.max_iter)
         clock.append(time.perf_counter())
         if self.tol is not None and not converged:
+            from sklearn.exceptions import ConvergenceWarning   # only here: keeps party start-up fast
             warnings.warn(f'SecureLogisticRegression did not converge in {self.max_iter} '
                           f'Newton steps', ConvergenceWarning)
         self.timings_ = dict(zip(['gram', 'first_step', 'newton'], np.diff(clock)))
