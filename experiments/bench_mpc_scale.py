@@ -40,6 +40,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'results')
 CSV = os.path.join(RESULTS, 'mpc_scale.csv')
 PNG = os.path.join(RESULTS, 'mpc_scale.png')
+#: runs with a 1-minute load average at or above this (2 cores) are drawn hollow
+BUSY_LOAD = 4.0
 FIELDS = ['task', 'rows', 'features', 'parties', 'workers', 'fit_s', 'n_iter', 'auc_s', 'auc_error',
           'peak_rss_mib', 'phase_peak_mib', 'max_coef_diff', 'load_before', 'load_after', 'date']
 
@@ -176,23 +178,30 @@ def plot():
     import matplotlib.pyplot as plt
     import pandas as pd
     df = pd.read_csv(CSV)
+    df['load'] = df[['load_before', 'load_after']].max(axis=1)
+    df['busy'] = df['load'] >= BUSY_LOAD
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for (task, workers), g in df.groupby(['task', 'workers']):
-        g = g.groupby('rows').last().reset_index()
+        # per size the run under the lowest load (the others are in the CSV)
+        g = g.sort_values('load', kind='stable').groupby('rows').first().reset_index()
         t = g['fit_s'].where(g['task'] != 'auc', g['auc_s'])
-        label = f'{task}, -W {workers}'
-        ax_t.plot(g['rows'], t, 'o-', label=label)
         mem = g['phase_peak_mib'].map(lambda s: max(map(float, str(s).split())))
-        ax_m.plot(g['rows'], mem, 'o-', label=label)
+        for ax, v in ((ax_t, t), (ax_m, mem)):
+            line, = ax.plot(g['rows'], v, '-', label=f'{task}, -W {workers}')
+            for busy in (False, True):
+                sel = g['busy'] == busy
+                ax.plot(g['rows'][sel], v[sel], 'o', color=line.get_color(),
+                        mfc='none' if busy else line.get_color())
+    hi = df['rows'].max()
     for ax in (ax_t, ax_m):
-        lo, hi = df['rows'].min(), df['rows'].max()
         ax.set_xscale('log')
         ax.set_yscale('log')
-        ax.set_xlabel('rows')
+        ax.set_xlabel('rows (hollow: 1-minute load >= %g on this machine)' % BUSY_LOAD)
         ax.grid(True, which='both', alpha=0.3)
-    first = df.sort_values('rows').iloc[0]
-    t0 = first['fit_s'] if first['task'] != 'auc' else first['auc_s']
-    ax_t.plot([lo, hi], [t0, t0 * hi / lo], 'k:', label='linear')
+    quiet = df[(df['task'] == 'logistic') & ~df['busy']].sort_values('rows')
+    if len(quiet):
+        r0, t0 = quiet['rows'].iloc[0], quiet['fit_s'].iloc[0]
+        ax_t.plot([r0, hi], [t0, t0 * hi / r0], 'k:', label='linear (from logistic)')
     ax_t.set_ylabel('seconds (fit, or AUC)')
     ax_m.set_ylabel('MiB above the inputs, largest party')
     ax_t.legend(fontsize=8)
