@@ -152,7 +152,7 @@ def run(program: str, *, parties: int = 3, study: str | None = None,
 
     Parameters
     ----------
-    program : {'join', 'lasso', 'logistic', 'describe', 'predict'}
+    program : {'join', 'lasso', 'ridge', 'elasticnet', 'logistic', 'describe', 'predict'}
     parties : int
         Number of parties (default 3: two owners and the helper; 1 plays every role).
     study : path, optional

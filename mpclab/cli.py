@@ -1,6 +1,7 @@
 """The ``mpclab`` command, and the entry point of the programs in ``protocols/``.
 
-    mpclab join|lasso|logistic|describe|predict [options]   an MPyC program (-h: its options)
+    mpclab join|lasso|ridge|elasticnet|logistic|describe|predict [options]
+                                            an MPyC program (-h: its options)
     mpclab approve STUDY.toml               the analysis fingerprint an owner approves
     mpclab certs [options]                  TLS certificates for --ssl
     mpclab netsim [options]                 delaying relays, to see LAN/WAN links locally
@@ -21,6 +22,8 @@ __all__ = ['main', 'run_program', 'PROGRAMS', 'TOOLS']
 
 PROGRAMS = {'join': 'secure inner join of two tables via a helper party',
             'lasso': 'secure inner join and Lasso regression',
+            'ridge': 'secure inner join and ridge regression',
+            'elasticnet': 'secure inner join and elastic net regression',
             'logistic': 'secure inner join and logistic regression',
             'describe': 'secure inner join and descriptive statistics of the joined table',
             'predict': 'secure predictions of a trained model for the people of new tables'}

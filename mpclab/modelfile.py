@@ -154,7 +154,9 @@ class RevealedModel:
     def to_sklearn(self):
         """The same model as a fitted scikit-learn estimator (with feature_names_in_)."""
         from sklearn import linear_model
-        options = self.metadata.get('options', {})
+        # the hyper-parameters it was fitted with: the agreed ones, or those --cv chose
+        options = {**self.metadata.get('options', {}),
+                   **self.metadata.get('trained', {}).get('params', {})}
         d = len(self.coef_)
         if self.kind == 'logistic':
             est = linear_model.LogisticRegression(C=options.get('reg_c', 1.0))

@@ -168,13 +168,26 @@ class SplitOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class LassoOptions:
-    """Lasso regression (scikit-learn's objective and names)."""
+    """Lasso regression (scikit-learn's objective and names); --cv chooses alpha in MPC.
+
+    The base of the other linear models' groups (`ElasticNetOptions`, `RidgeOptions`), which
+    share its fields and checks.
+    """
 
     alpha: float = option(0.001, 'L1 penalty, as in scikit-learn (default 0.001)')
     tol: float = option(1e-4, 'relative step size at which to stop (default 1e-4)')
     max_iter: int = option(1000, 'iteration limit (default 1000)')
     fixed_iterations: int | None = option(None, 'run exactly K iterations; reveals nothing about '
                                           'convergence', metavar='K', kind='int')
+    cv: int | None = option(None, 'choose alpha by K-fold cross-validation in MPC on the training '
+                            'rows (K blocks of the secret row order) among --alphas or --n-alphas, '
+                            'then fit on all training rows; reveals alpha_ and the mean validation '
+                            'MSE of every candidate (--alpha is unused)', metavar='K', kind='int')
+    alphas: tuple[float, ...] = option((), 'the candidate alphas of --cv', metavar='A', kind='floats')
+    n_alphas: int | None = option(None, 'with --cv: N candidates on a geometric path from alpha_max '
+                                  'down to alpha_max/1000, as scikit-learn\'s LassoCV (reveals '
+                                  'alpha_max rounded up to a power of 2**(1/16))', metavar='N',
+                                  kind='int')
 
     def __post_init__(self):
         _check(self.alpha >= 0, 'alpha', 'must be non-negative')
@@ -182,6 +195,41 @@ class LassoOptions:
         _check(self.max_iter >= 1, 'max_iter', 'must be at least 1')
         _check(self.fixed_iterations is None or self.fixed_iterations >= 1, 'fixed_iterations',
                'must be at least 1')
+        _check(self.cv is None or self.cv >= 2, 'cv', 'needs at least 2 folds')
+        _check(self.cv is None or bool(self.alphas) != (self.n_alphas is not None), 'cv',
+               'give the candidates: either --alphas A1 A2 ... or --n-alphas N')
+        _check(self.cv is not None or not self.alphas and self.n_alphas is None,
+               'alphas' if self.alphas else 'n_alphas', 'only makes sense with --cv K')
+        _check(all(a >= 0 for a in self.alphas), 'alphas', 'must be non-negative')
+        _check(self.n_alphas is None or self.n_alphas >= 1, 'n_alphas', 'must be at least 1')
+
+
+@dataclass(frozen=True, kw_only=True)
+class ElasticNetOptions(LassoOptions):
+    """Elastic net regression (scikit-learn's objective and names); --cv chooses alpha."""
+
+    alpha: float = option(0.001, 'penalty, as in scikit-learn\'s ElasticNet: alpha·l1_ratio·||w||₁ '
+                          '+ 0.5·alpha·(1 − l1_ratio)·||w||² (default 0.001)')
+    l1_ratio: float = option(0.5, 'the L1 share of the penalty, in [0, 1]; 1 is the Lasso '
+                             '(default 0.5)', metavar='R')
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(0 <= self.l1_ratio <= 1, 'l1_ratio', f'{self.l1_ratio:g} must lie in [0, 1]')
+        _check(self.n_alphas is None or self.l1_ratio > 0, 'n_alphas',
+               'a path from alpha_max needs --l1-ratio above 0: give --alphas')
+
+
+@dataclass(frozen=True, kw_only=True)
+class RidgeOptions(LassoOptions):
+    """Ridge regression (scikit-learn's objective and names); --cv chooses alpha."""
+
+    alpha: float = option(1.0, "L2 penalty, as in scikit-learn's Ridge: ||y − Xw − b||² + "
+                          'alpha·||w||², not divided by the number of rows (default 1.0)')
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(self.n_alphas is None, 'n_alphas', 'ridge has no path from alpha_max: give --alphas')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,6 +365,10 @@ PROGRAMS: dict[str, tuple[tuple[str, type], ...]] = {
              ('run', RunOptions)),
     'lasso': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
               ('model', LassoOptions), ('output', ModelOutputOptions), ('run', RunOptions)),
+    'ridge': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
+              ('model', RidgeOptions), ('output', ModelOutputOptions), ('run', RunOptions)),
+    'elasticnet': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
+                   ('model', ElasticNetOptions), ('output', ModelOutputOptions), ('run', RunOptions)),
     'logistic': (('data', DataOptions), ('security', SecurityOptions), ('split', SplitOptions),
                  ('model', LogisticOptions), ('output', ModelOutputOptions), ('run', RunOptions)),
     'predict': (('data', DataOptions), ('security', SecurityOptions), ('predict', PredictOptions),
@@ -378,7 +430,7 @@ def _convert(name: str, f: dataclasses.Field, value: Any) -> Any:
                 value = [value]
             return tuple(int(v) for v in value)
         if kind == 'floats':
-            if isinstance(value, (int, float, str)):
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
                 value = [value]
             if any(isinstance(v, bool) for v in value):
                 raise TypeError
@@ -560,6 +612,8 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
 PROGRAM_DESCRIPTIONS = {
     'join': 'Secure inner join of two tables via a helper party (MPyC program).',
     'lasso': 'Secure inner join and Lasso regression (MPyC program).',
+    'ridge': 'Secure inner join and ridge regression (MPyC program).',
+    'elasticnet': 'Secure inner join and elastic net regression (MPyC program).',
     'logistic': 'Secure inner join and logistic regression (MPyC program).',
     'describe': 'Secure inner join and descriptive statistics of the joined table (MPyC program).',
     'predict': 'Secure predictions of a trained model for the people of new owner tables (MPyC program).',

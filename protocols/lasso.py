@@ -11,6 +11,8 @@ file (see protocols/inner_join.py and the README).  The target may be held by ei
 Revealed: table sizes, the intersection size, the test-set size, the iteration count (one
 bit per iteration of the stopping rule; none with --fixed-iterations), the coefficients to
 the parties in --model-to (default all), and the test metrics (R², MSE, MAE, objective) to all.
+With --cv K (and --alphas or --n-alphas) also alpha_ and the mean validation MSE of every
+candidate (see mpclab/programs/linear.py).
 """
 
 from mpclab.cli import run_program

@@ -11,6 +11,7 @@ from sklearn.linear_model import Lasso
 
 from mpclab import _hooks, bounds, fastmpc
 from mpclab.models import lasso as L
+from mpclab.models import linear
 from mpclab.models.lasso import FixedPointOverflowError, LassoPlan, SecureLasso
 from partyrun import ROOT, run_local
 
@@ -130,7 +131,7 @@ def count_openings(monkeypatch):
         def output(self, x, *args, **kwargs):
             calls.append(len(x) if isinstance(x, list) else 1)
             return mpc.output(x, *args, **kwargs)
-    monkeypatch.setattr(L, 'mpc', Runtime())
+    monkeypatch.setattr(linear, 'mpc', Runtime())
     monkeypatch.setattr(bounds, 'mpc', Runtime())
     return calls
 
@@ -275,9 +276,9 @@ def test_gram_is_correct_for_large_negative_entries():
     x = base * (-1) ** np.arange(10) + rng.normal(size=(256, 10))   # half the entries near -2**18
     expected = x.T @ x / 2**8
     for _ in range(10):
-        A, _, s = L._gram(secret(x[:, :-1]), secret(x[:, -1]), fit_intercept=False)
-        assert s == 8
-        np.testing.assert_allclose(mpc.run(mpc.output(A)), expected, atol=1e-6)
+        data = linear.moments(secret(x[:, :-1]), secret(x[:, -1]), fit_intercept=False)
+        assert data.s == 8
+        np.testing.assert_allclose(mpc.run(mpc.output(data.gram)), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize('seed', range(4))
@@ -292,9 +293,9 @@ def test_step_size_is_safe_and_tight(seed):
     lam = np.linalg.eigvals(K).real.max()
     m, V = np.trace(K) / d, np.sum(K * K.T) - np.trace(K)**2 / d
     ws = m + np.sqrt((d - 1) / d * V)
-    tr, T2 = L._trace_moments(secret(G), secret(1 / np.diag(G)))
+    tr, T2 = linear._trace_moments(secret(G), secret(1 / np.diag(G)))
     assert mpc.run(mpc.output(mpc.np_fromlist([tr, T2]))) == pytest.approx([d * m, np.sum(K * K.T)], rel=1e-6)
-    t = mpc.run(mpc.output(L._step_size(tr, T2, d)))
+    t = mpc.run(mpc.output(linear._step_size(tr, T2, d)))
     assert t * lam <= 1
     assert t * ws * (1 + 2**-6) * L.GRID_RATIO >= 1 - 1e-6
 

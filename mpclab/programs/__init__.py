@@ -10,7 +10,8 @@ import importlib
 __all__ = ['MODULES', 'module']
 
 #: program name -> module
-MODULES = {'join': 'mpclab.programs.inner_join', 'lasso': 'mpclab.programs.lasso',
+MODULES = {'join': 'mpclab.programs.inner_join', 'lasso': 'mpclab.programs.linear',
+           'ridge': 'mpclab.programs.linear', 'elasticnet': 'mpclab.programs.linear',
            'logistic': 'mpclab.programs.logistic', 'describe': 'mpclab.programs.describe',
            'predict': 'mpclab.programs.predict'}
 

@@ -64,11 +64,12 @@ def _own_scaling(job: Job) -> dict:
 
 
 async def deliver_model(job: Job, kind: str, model, features, result, train, metrics: dict,
-                        scale_info=None, target: str | None = None) -> dict:
+                        scale_info=None, target: str | None = None, params: dict | None = None) -> dict:
     """Convert, reveal or keep secret, and write the model files; the summary's model fields.
 
     `scale_info` is the `mpclab.units.Scaling` of the run (with original units), `target` the
-    scaled regression target (None for a classifier).
+    scaled regression target (None for a classifier), `params` the hyper-parameters the model
+    was fitted with where they are not the agreed options' (chosen by cross-validation).
     """
     options, session = job.options, job.session
     out = options.output
@@ -94,6 +95,8 @@ async def deliver_model(job: Job, kind: str, model, features, result, train, met
                          'to': receivers}}
     trained = {'rows': train.n_rows, 'metrics': metrics, 'fingerprint': options.fingerprint(),
                'model_id': model_id}
+    if params:
+        trained['params'] = dict(params)
     document = dict(kind=kind, features=features,
                     target=options.split.target, units=units, options=options.agreed(),
                     columns={'left': result.columns_left, 'right': result.columns_right},
