@@ -69,11 +69,10 @@ from hashlib import shake_128
 import numpy as np
 from mpyc import asyncoro, thresha
 from mpyc.runtime import mpc
-from threadpoolctl import threadpool_limits
 
-from mpclab import _hooks, security, wire
+from mpclab import _hooks, parallel_arith, security, wire
 
-__all__ = ['available', 'trunc', 'mul', 'matmul', 'matmul_t', 'sigmoid', 'sigmoid_plain',
+__all__ = ['available', 'trunc', 'mul', 'matmul', 'matmul_t', 'matmul_t_sum', 'sigmoid', 'sigmoid_plain',
            'SIGMOID_SHIFT', 'SIGMOID_ZMAX', 'all_within', 'norms_within', 'hiding_bits']
 
 
@@ -97,33 +96,16 @@ def _masks(field, n, bits, f, zero):
     Return (r, r_hi): degree-t shares of r, the sum of the d = comb(m, t) components R_S each
     uniform in [0, 2**bits), plus (if zero) degree-2t shares of zero; and degree-t shares of
     r_hi, the sum of the components R_S >> f.  So r = r_lo + 2**f * r_hi with r_lo uniform
-    modulo 2**f and below d * 2**f.
+    modulo 2**f and below d * 2**f.  The zero sharing is MPyC's PRZS: f_S(x)·Σ_j c_j x**j,
+    degree 2t and 0 at x = 0.  The local arithmetic runs on numpy limbs and BLAS over
+    `mpclab.parallel_arith.workers()` threads (`parallel_arith.prss_masks`).
     """
     m = len(mpc.parties)
     t = mpc.threshold if zero else 0
-    i1 = mpc.pid + 1
-    uci = mpc._prss_uci()
-    b_r = (bits + 7) // 8
-    b_z = (field.modulus.bit_length() + 64 + 7) // 8  # extra bits make values mod p uniform
-    size = b_r + t * b_z
-    r = r_hi = 0
-    for subset, key in mpc._prss_keys.items():
-        f_S_i = thresha._f_S_i(field, m, mpc.pid, subset)
-        # One int per element holds this component's mask and its zero-sharing coefficients.
-        X = _ints(shake_128(key + uci).digest(n * size), n, size)
-        R = X & ((1 << bits) - 1)
-        r_hi += (R >> f) * f_S_i
-        if t:
-            # f_S(x) * sum_j c_j x^j: degree 2t and zero at x = 0, as MPyC's PRZS
-            X >>= 8 * b_r
-            y = 0
-            for j in range(t):
-                c = X & ((1 << 8 * b_z) - 1) if j < t - 1 else X
-                y = (y + c) * i1
-                X >>= 8 * b_z
-            R += y
-        r += R * f_S_i
-    return r, r_hi
+    components = [(key, int(thresha._f_S_i(field, m, mpc.pid, subset)))
+                  for subset, key in mpc._prss_keys.items()]
+    return parallel_arith.prss_masks(field.modulus, n, bits, f, t, mpc.pid + 1, components,
+                                     mpc._prss_uci())
 
 
 def _lagrange0(k):
@@ -486,82 +468,47 @@ def _sigmoid_mpyc(y):
 
 # --- Transposed products AᵀB with long inner dimension -------------------------------------
 #
-# Shares are ints below p, 128 bits at MPyC's default -K 30 and 140-146 bits at the -K that
-# gives 40 bits of hiding.  Each is split into Q = 8 unsigned limbs of w = ceil(bits / 8)
-# bits (16 to 22), held exactly in float64.  A product of two limbs is below 2**(2w), so a
-# sum of them over 2**(53 - 2w) rows is below 2**53 and every float64 product of a block of
-# rows is exact: blocks of 2**21 rows at 128 bits, 2**17 rows at 144 bits.  The number of
-# limbs, and so the BLAS work (Q**2 limb products per pair of entries), stays that of 16-bit
-# limbs at 128 bits: the wider field costs smaller blocks, not more limbs.
+# The local products are exact integer products of shares, on BLAS through limbs of 16 to 22
+# bits held exactly in float64 (`mpclab.parallel_arith.int_matmul_t`, on up to `workers()`
+# threads): 8 limbs per share at 128 to 176 bits, so the wider field of -K 42 costs smaller
+# blocks of rows per float64 product, not more limbs.
 
-_Q = 8             # limbs per share
-_W_MAX = 22        # widest limb: blocks of 2**9 rows; beyond, more limbs
+_limb_layout = parallel_arith.limb_layout
+_int_matmul_t = parallel_arith.int_matmul_t
 
 
-def _limb_layout(bits):
-    """(limbs, limb width, rows per exact block) for ints below 2**bits."""
-    q = max(_Q, -(-bits // _W_MAX))
-    w = max(16, -(-bits // q))
-    return q, w, 1 << (53 - 2 * w)
-
-
-def _limbs(v, q, w):
-    """Split ints in [0, 2**(q*w)) (object array (n, m)) into q limbs of w bits: float64 (n, q*m)."""
-    n, m = v.shape
-    nb = (q * w + 7) // 8 + 3   # room for the last limb's 4-byte window
-    raw = b''.join([x.to_bytes(nb, 'little') for x in v.flat])
-    u8 = np.frombuffer(raw, np.uint8).reshape(n * m, nb)
-    out = np.empty((n * m, q), dtype=np.float64)
-    mask = np.uint32((1 << w) - 1)
-    for j in range(q):
-        b0, shift = divmod(w * j, 8)
-        word = u8[:, b0].astype(np.uint32)
-        for t in range(1, (shift + w + 7) // 8):   # w <= 25: at most 4 bytes
-            word |= u8[:, b0 + t].astype(np.uint32) << np.uint32(8 * t)
-        out[:, j] = (word >> np.uint32(shift)) & mask
-    return out.reshape(n, q * m)
-
-
-def _int_matmul_t(A, B, bits=None, block=None):
-    """Exact AᵀB for object arrays A (n, a), B (n, b) of ints in [0, 2**bits), on BLAS.
-
-    bits defaults to the bit length of the largest entry; block (rows per float64 product,
-    default the largest exact one) may be given smaller.  Much faster than numpy's object
-    matmul when n is large.
-    """
-    n, a = A.shape
-    b = B.shape[1]
-    if bits is None:
-        bits = max(int(max(A.flat, default=0)).bit_length(), int(max(B.flat, default=0)).bit_length(), 1)
-    q, w, rows = _limb_layout(bits)
-    block = min(block or rows, rows)
-    P = np.zeros((q * a, q * b), dtype=object)
-    # One BLAS thread: the parties already share the cores, and OpenBLAS's spinning threads
-    # slow a loaded machine down by orders of magnitude.
-    with threadpool_limits(1):
-        for i in range(0, n, block):
-            LA = _limbs(A[i:i + block], q, w)
-            LB = LA if B is A else _limbs(B[i:i + block], q, w)
-            P += (LA.T @ LB).astype(np.int64).astype(object)
-    P = P.reshape(a, q, b, q)
-    out = np.zeros((a, b), dtype=object)
-    for i in range(q):
-        for j in range(q):
-            out += P[:, i, :, j] << (w * (i + j))
-    return out
+def _operands(A, B):
+    if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
+        raise ValueError(f'matmul_t() needs 2-D arrays with equal rows, not {A.shape}, {B.shape}')
 
 
 @asyncoro.mpc_coro
-async def _matmul_t(A, B, f):
-    stype = type(A)
-    shape = (A.shape[1], B.shape[1])
+async def _matmul_t_sum(first, rest, f, what):
+    stype = type(first[0])
+    shape = (first[0].shape[1], first[1].shape[1])
     await mpc.returnType((stype, False, shape))
     field, _, L = _dims(stype.sectype)
-    A, B = await _gather_operands(A, B)
-    bits = field.modulus.bit_length()
-    c = _int_matmul_t(A.value, B.value, bits).reshape(-1) % field.modulus
-    y = await _trunc_raw(field, c, f, L, mpc.threshold > 0, 'fastmpc.matmul_t')
+    p = field.modulus
+    bits = p.bit_length()
+    c = 0
+    for k, (A, B) in enumerate(_chain(first, rest)):
+        if k:
+            _operands(A, B)
+            if (A.shape[1], B.shape[1]) != shape or type(A) is not stype or type(B) is not stype:
+                raise ValueError(f'matmul_t_sum(): a pair of shapes {A.shape}, {B.shape} does not '
+                                 f'add to {shape}')
+        A, B = await _gather_operands(A, B)
+        # Exact products of degree-2t shares, reduced modulo p: the sum over pairs stays exact.
+        c = (c + _int_matmul_t(A.value, B.value, bits)) % p
+        del A, B
+    y = await _trunc_raw(field, np.asarray(c, dtype=object).reshape(-1), f, L,
+                         mpc.threshold > 0, what)
     return field.array(y.reshape(shape), check=False)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def matmul_t(A, B, f=None):
@@ -570,13 +517,46 @@ def matmul_t(A, B, f=None):
     Meant for long inner dimensions (Gram matrices, gradients): the local products run on
     BLAS, exactly, for fields of any size.  With ``f > frac_length`` the result is divided by
     ``2**(f - frac_length)`` too.
+
+    What is opened: the a·b entries of the product, masked (one truncation each); the sum
+    must satisfy ``|AᵀB| < 2**(l - f - 1)`` (the caller's promise, see the module docstring).
     """
-    if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
-        raise ValueError(f'matmul_t() needs 2-D arrays with equal rows, not {A.shape}, {B.shape}')
+    _operands(A, B)
     f = _shift(f, A)
     if A.integral or B.integral or not available():
         return _divided(A.T @ B, f)
-    return _matmul_t(A, B, f)
+    return _matmul_t_sum((A, B), (), f, 'fastmpc.matmul_t')
+
+
+def matmul_t_sum(pairs, f=None):
+    """``Σ_k A_kᵀ B_k`` over pairs of secure fixed-point arrays (n_k, a), (n_k, b), one round.
+
+    The exact local products of all pairs are added before a single truncation, so the result
+    equals `matmul_t` of the pairs stacked by rows (``[A_1; A_2; …]ᵀ[B_1; B_2; …]``) without
+    ever stacking them: pass a generator that makes each block's pair when asked (e.g. the
+    centred rows of one block of a `mpclab.blocks.RowBlocks` table) and only one block's
+    operands and limbs exist at a time.  With ``f > frac_length`` the result is divided by
+    ``2**(f - frac_length)`` too.  Every pair must have the same secure type and the same
+    integral flags (non-integral: the fast path; all integral: MPyC's products, summed).
+
+    What is opened: the a·b entries of the sum, masked (one truncation each), after all pairs;
+    the sum must satisfy ``|Σ_k A_kᵀB_k| < 2**(l - f - 1)`` (the caller's promise).
+    """
+    pairs = iter(pairs)
+    try:
+        first = next(pairs)
+    except StopIteration:
+        raise ValueError('matmul_t_sum() needs at least one pair') from None
+    A, B = first
+    _operands(A, B)
+    f = _shift(f, A)
+    if A.integral or B.integral or not available():
+        total = A.T @ B
+        for A, B in pairs:
+            _operands(A, B)
+            total = total + A.T @ B
+        return _divided(total, f)
+    return _matmul_t_sum(first, pairs, f, 'fastmpc.matmul_t_sum')
 
 
 # --- Range check of every entry ------------------------------------------------------------
@@ -598,31 +578,41 @@ async def _is_zero_public(field, a):
     return int(b[0]) == 0
 
 
+def _blocks_of(a):
+    """The row blocks of a secure array (itself), of a `mpclab.blocks.RowBlocks` (its blocks),
+    or of an iterable of secure arrays (taken one at a time)."""
+    if isinstance(a, mpc.SecureArray):
+        return [a]
+    return iter(a.blocks if hasattr(a, 'blocks') else a)
+
+
 @asyncoro.mpc_coro
-async def _all_within(a, e):
+async def _all_within(blocks, e):
     await mpc.returnType(Future)
-    stype = type(a)
-    field, f, L = _dims(stype.sectype)
-    p = field.modulus
     t = mpc.threshold
     d = math.comb(len(mpc.parties), t)
     # u = round(a / 2**(e-2)) within one unit: the PRSS truncation is off by up to (d+1)/2
     # units, so it keeps g more bits, with g such that (d+1)/2 < 2**g / 4, and MPyC's exact
     # truncation (g random bits per entry: rounds to one of the two neighbours) drops them.
     g = (2 * (d + 1) - 1).bit_length()
-    a = await mpc.gather(a)
-    x = a.value.reshape(-1)
-    v = await _trunc_raw(field, x, f + e - 2 - g, L, False, 'fastmpc.all_within')
-    v = stype(field.array(v, check=False), integral=False)
-    u = (await mpc.gather(mpc.np_trunc(v, f=g))).value
-    u2 = await _trunc_raw(field, u * u, 0, L, t > 0, 'fastmpc.all_within')
-    # u2 = u**2 exactly, below 2**(L-1) < p, so u2 (u2 - 1) = 0 iff |u| <= 1.  A random public
-    # combination of these is 0 with probability 1/p unless all of them are; its coefficients
-    # are drawn only now that the u2 are fixed.
-    seed, _ = _masks(field, 1, p.bit_length() + 64, 0, False)
-    seed = int((await _open(field, seed % p, t))[0])
-    rho = _public_randoms(seed, field, len(x))
-    s = int(rho @ (u2 * (u2 - 1) % p)) % p          # degree 2t
+    s = 0
+    for a in blocks:
+        stype = type(a)
+        field, f, L = _dims(stype.sectype)
+        p = field.modulus
+        a = await mpc.gather(a)
+        x = a.value.reshape(-1)
+        v = await _trunc_raw(field, x, f + e - 2 - g, L, False, 'fastmpc.all_within')
+        v = stype(field.array(v, check=False), integral=False)
+        u = (await mpc.gather(mpc.np_trunc(v, f=g))).value
+        u2 = await _trunc_raw(field, u * u, 0, L, t > 0, 'fastmpc.all_within')
+        # u2 = u**2 exactly, below 2**(L-1) < p, so u2 (u2 - 1) = 0 iff |u| <= 1.  A random
+        # public combination of these is 0 with probability 1/p unless all of them are; its
+        # coefficients are drawn only now that this block's u2 are fixed.
+        seed, _ = _masks(field, 1, p.bit_length() + 64, 0, False)
+        seed = int((await _open(field, seed % p, t))[0])
+        rho = _public_randoms(seed, field, len(x))
+        s = (s + int(rho @ (u2 * (u2 - 1) % p))) % p          # degree 2t
     if t:
         s = (await mpc._reshare([field(s)]))[0].value   # MPyC's degree reduction, no mask
     return await _is_zero_public(field, s)
@@ -631,6 +621,8 @@ async def _all_within(a, e):
 async def all_within(a, e):
     """True if every entry of the secure fixed-point array a has ``|a_i| < 2**e`` (coroutine).
 
+    a may be a `mpclab.blocks.RowBlocks`, or an iterable of secure arrays (made one at a time):
+    it is checked block by block, with one result.
     Conversely it is True whenever every ``|a_i| <= 1.5·2**(e-3)``; in between, either.  Its
     own openings stay in range for ``|a_i| < 2**(l - f - 1 + e)``, far beyond the type's range,
     so it can check values about which nothing is known.  Cost per entry: two masked openings
@@ -639,33 +631,45 @@ async def all_within(a, e):
     off by less than one; then one zero test of ``Σ ρ_i u_i²(u_i² − 1)`` for public random
     ``ρ`` drawn after the ``u_i`` are fixed (false True with probability 1/p).
 
-    What is opened: a uniformly random seed (independent of the data), and a value that is 0 if
-    the check passes and uniformly random otherwise: one bit, the result.  Without PRSS
-    (``--no-prss``) MPyC's comparisons are used instead (one opened bit too).
+    What is opened: a uniformly random seed per block (independent of the data), and a value
+    that is 0 if the check passes and uniformly random otherwise: one bit, the result.  Without
+    PRSS (``--no-prss``) MPyC's comparisons are used instead (one opened bit too).
     """
     if e < 1:
         raise ValueError(f'all_within() needs e >= 1, not {e}')
+    blocks = _blocks_of(a)
+    if isinstance(blocks, list) and not blocks:
+        return True
     if not available():
-        big = mpc.np_less(2.0**(e - 2), mpc.np_concatenate((a.reshape(-1), -a.reshape(-1))))
-        return not await mpc.output(security.intended(mpc.np_any(big)))
-    return await _all_within(a, e)
+        big = 0
+        for b in blocks:
+            b = b.reshape(-1)
+            big = big + mpc.np_sum(mpc.np_less(2.0**(e - 2), mpc.np_concatenate((b, -b))))
+        return bool(await mpc.output(security.intended(mpc.is_zero(big))))
+    return await _all_within(blocks, e)
 
 
 @asyncoro.mpc_coro
-async def _norms_within(a, bound):
+async def _norms_within(blocks, bound):
     await mpc.returnType(Future)
-    stype = type(a)
+    blocks = list(blocks)
+    stype = type(blocks[0])
     sectype = stype.sectype
     field, f, L = _dims(sectype)
+    p = field.modulus
     t = mpc.threshold
-    n, m = a.shape
+    n = sum(b.shape[0] for b in blocks)
+    m = blocks[0].shape[1]
     d = math.comb(len(mpc.parties), t)
     # u = round(a·2**h) with |u| < 2**(l-f-1+h): h as large as keeps Σu² below 2**(L-1).
     h = min(f, (L - 1 - 2 * (sectype.bit_length - f - 1) - max(n - 1, 1).bit_length() - 1) // 2)
-    a = await mpc.gather(a)
-    u = await _trunc_raw(field, a.value.reshape(-1), f - h, L, False, 'fastmpc.norms_within')
-    u = u.reshape(n, m)
-    sums = await _trunc_raw(field, np.sum(u * u, axis=0), 0, L, t > 0, 'fastmpc.norms_within')
+    squares = np.zeros(m, dtype=object)
+    for a in blocks:
+        a = await mpc.gather(a)
+        u = await _trunc_raw(field, a.value.reshape(-1), f - h, L, False, 'fastmpc.norms_within')
+        u = u.reshape(a.shape)
+        squares = (squares + np.sum(u * u, axis=0)) % p     # exact, degree 2t
+    sums = await _trunc_raw(field, squares, 0, L, t > 0, 'fastmpc.norms_within')
     # Σa² <= 2**(1-2h)·(Σu² + n·D²) for the rounding error D = (d+1)/2 of u: so Σu² below
     # T implies Σa² < bound.
     D = (d + 2) // 2
@@ -680,8 +684,9 @@ async def _norms_within(a, bound):
 async def norms_within(a, bound):
     """True if every column j of the 2-D secure fixed-point array a has ``Σ_i a_ij² < bound``.
 
-    A coroutine; conservative by up to a factor of 2 (True whenever every column's sum of
-    squares is below about ``bound/2``).  Assumes only that the entries lie in the type's range,
+    a may be a `mpclab.blocks.RowBlocks` (n, m): the sums run block by block.  A coroutine;
+    conservative by up to a factor of 2 (True whenever every column's sum of squares is below
+    about ``bound/2``).  Assumes only that the entries lie in the type's range,
     ``|a_ij| < 2**(l-f-1)``.  Cost: one masked opening per entry (``round(a·2**h)``, recorded in
     the ledger) and a few per column; then one comparison per column.
 
@@ -690,9 +695,13 @@ async def norms_within(a, bound):
     """
     if a.ndim != 2:
         raise ValueError(f'norms_within() needs a 2-D array, not shape {a.shape}')
+    blocks = _blocks_of(a)
     if not available():
-        scale = 2.0**-((a.sectype.bit_length - a.sectype.frac_length) // 2)
-        b = a * scale   # MPyC's products of the scaled copy stay in range
-        sums = (b * b).sum(axis=0)
+        sectype = blocks[0].sectype
+        scale = 2.0**-((sectype.bit_length - sectype.frac_length) // 2)
+        sums = 0
+        for b in blocks:
+            b = b * scale   # MPyC's products of the scaled copy stay in range
+            sums = sums + (b * b).sum(axis=0)
         return bool(await mpc.output(security.intended(mpc.np_all(sums < bound * scale * scale / 2))))
-    return await _norms_within(a, bound)
+    return await _norms_within(blocks, bound)

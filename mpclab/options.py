@@ -242,8 +242,17 @@ class LogisticOptions:
     tol: float = option(1e-4, 'stop when every gradient entry is below this (default 1e-4)')
     fixed_iterations: int | None = option(None, 'run exactly K Newton steps; reveals nothing '
                                           'about convergence', metavar='K', kind='int')
-    auc: str = option('exact', 'ROC AUC by secure sorting (about n log^2 n comparisons on the '
-                      'test rows), or skip it (default exact)', choices=('exact', 'none'))
+    auc: str = option('histogram', 'ROC AUC of the test rows: histogram (the default: a secret '
+                      'histogram of the scores by class, time linear in the rows, memory bounded; '
+                      'exact at the resolution of 2**-14 on the sigmoid of the score), exact '
+                      '(pairwise comparisons up to 128 rows, else a secure sort, about n log^2 n '
+                      'comparisons and memory growing alike: refused up front if it would not '
+                      'fit), or none', choices=('histogram', 'exact', 'none'))
+    cv: int | None = option(None, 'choose C by K-fold cross-validation on the training rows, '
+                            'in MPC (--reg-c is then unused); reveals the chosen C and the mean '
+                            'held-out accuracy of every candidate', metavar='K', kind='int')
+    cs: tuple[float, ...] = option((), 'the candidate Cs for --cv (default: scikit-learn\'s ten, '
+                                   'logspace(-4, 4, 10))', metavar='C', kind='floats')
 
     def __post_init__(self):
         _check(self.reg_c > 0, 'reg_c', 'must be positive')
@@ -251,6 +260,15 @@ class LogisticOptions:
         _check(self.max_iter >= 1, 'max_iter', 'must be at least 1')
         _check(self.fixed_iterations is None or self.fixed_iterations >= 1, 'fixed_iterations',
                'must be at least 1')
+        _check(self.cv is None or self.cv >= 2, 'cv', 'must be at least 2 folds')
+        _check(not self.cs or self.cv is not None, 'cs', 'candidates need --cv K')
+        _check(all(c > 0 for c in self.cs), 'cs', 'every C must be positive')
+        _check(len(set(self.cs)) == len(self.cs), 'cs', 'a candidate twice')
+
+    def candidates(self) -> tuple[float, ...]:
+        """The Cs that --cv tries: --cs, or scikit-learn's default logspace(-4, 4, 10)."""
+        import numpy as np   # only here: the options load without numpy otherwise
+        return self.cs or tuple(map(float, np.logspace(-4, 4, 10)))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,9 @@ to the parties in --model-to (default all).  The target must be 0/1; either owne
 
 Revealed: table sizes, the intersection size, the test-set size, the number of Newton steps
 (one bit per step; none with --fixed-iterations), the metrics (accuracy, precision, recall, F1,
-ROC AUC, confusion matrix on the test rows) and, unless --secret-model, the model.
+ROC AUC, confusion matrix on the test rows) and, unless --secret-model, the model.  With
+--cv K --cs C1 C2 ...: also the mean held-out accuracy of every candidate and the chosen C
+(see mpclab/programs/logistic.py for the full list).
 """
 
 from mpclab.cli import run_program

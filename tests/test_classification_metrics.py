@@ -5,7 +5,9 @@ import pytest
 import sklearn.metrics as skm
 from mpyc.runtime import mpc
 
+from mpclab.blocks import RowBlocks
 from mpclab.metrics import classification as cl
+from mpclab.metrics import histogram
 from mpclab.models.logistic import predict_from_decision
 
 secfxp = mpc.SecFxp(64, 32)
@@ -122,8 +124,76 @@ def test_both_classes(y, both):
 def test_too_many_rows_for_counts():
     from mpclab.bounds import FixedPointOverflowError
 
-    class Huge:   # a stand-in with the shape of 2**30 labels
-        shape = (2**30,)
-        sectype = secfxp
     with pytest.raises(FixedPointOverflowError, match='rows overflow'):
-        cl._check_rows(Huge())
+        cl._check_rows(2**30, secfxp)
+
+
+@pytest.mark.parametrize('rows_y, rows_p', [(64, 64), (50, 333), (1000, 1000)])
+def test_label_metrics_of_row_blocks(rows_y, rows_p):
+    y, yp = labels(500, 0.4, 11), labels(500, 0.5, 12)
+    by, bp = RowBlocks.from_array(secret(y), rows_y), RowBlocks.from_array(secret(yp, True), rows_p)
+    for a, b in [(by, bp), (by, secret(yp, True)), (secret(y), bp), (y, bp)]:
+        for ours, theirs in LABEL_METRICS:
+            assert reveal(ours(a, b)) == pytest.approx(theirs(y, yp), abs=1e-7)
+        np.testing.assert_array_equal(np.rint(reveal(cl.confusion_matrix(a, b))),
+                                      skm.confusion_matrix(y, yp, labels=[0, 1]))
+    assert reveal(cl.both_classes(by)) == 1
+    assert reveal(cl.both_classes(RowBlocks.from_array(secret(np.zeros(300)), 64))) == 0
+
+
+def auc_bound(s, y, bits, width):
+    """Largest error of the histogram AUC: the share of positive-negative pairs whose squashed
+    scores are within `width` scale steps (those may tie or swap)."""
+    v = s * (2**bits)
+    pos, neg = np.sort(v[y == 1]), np.sort(v[y == 0])
+    close = np.searchsorted(neg, pos + width) - np.searchsorted(neg, pos - width)
+    return close.sum() / (len(pos) * len(neg))
+
+
+@pytest.mark.parametrize('n, bits, rows', [(300, 14, 300), (600, 14, 250), (1500, 10, 777),
+                                           (700, 6, 100)])
+def test_histogram_auc_matches_sklearn_within_its_resolution(n, bits, rows):
+    rng = np.random.default_rng(n + bits)
+    z = rng.normal(0, 2, n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(float)
+    sy, sz = RowBlocks.from_array(secret(y), rows), RowBlocks.from_array(secret(z), rows)
+    want = skm.roc_auc_score(y, z)
+    width = 2 * histogram.rounding_units(1, 0) + 2
+    got = reveal(cl.roc_auc_score(sy, sz, bits=bits, method='histogram'))
+    assert abs(got - want) <= auc_bound(1 / (1 + np.exp(-z)), y, bits, width) + 1e-7
+    p = rng.uniform(0.2, 0.9, n)       # probabilities, on a linear scale
+    got = reveal(cl.roc_auc_score(y, RowBlocks.from_array(secret(p), rows), bits=bits,
+                                  score_range=(0, 1)))
+    assert abs(got - skm.roc_auc_score(y, p)) <= auc_bound(p, y, bits, width) + 1e-7
+
+
+def test_histogram_auc_of_integral_scores_is_exact_with_ties_as_half():
+    """Integral scores (e.g. predicted labels) on an integer range are mapped exactly."""
+    rng = np.random.default_rng(13)
+    s = rng.integers(0, 8, 600).astype(float)
+    y = (rng.uniform(size=600) < s / 8).astype(float)
+    got = reveal(cl.roc_auc_score(secret(y), secret(s, integral=True), score_range=(0, 8), bits=8))
+    assert got == pytest.approx(skm.roc_auc_score(y, s), abs=1e-7)
+    yp = (s > 3).astype(float)
+    got = reveal(cl.roc_auc_score(secret(y), secret(yp, integral=True), score_range=(0, 1)))
+    assert got == pytest.approx(skm.roc_auc_score(y, yp), abs=1e-7)
+
+
+def test_auto_method_is_the_histogram_beyond_128_rows(monkeypatch):
+    used = []
+    monkeypatch.setattr(histogram, 'auc_parts', lambda *a, **k: used.append(a[1]) or
+                        histogram_auc_parts(*a, **k))
+    y, z = labels(200, 0.5, 14), np.random.default_rng(15).normal(size=200)
+    reveal(cl.roc_auc_score(secret(y), secret(z)))
+    assert used == [200]
+    assert cl._method(cl.PAIRS_MAX, 'auto') == 'pairs'     # not run: 8128 comparisons
+
+
+histogram_auc_parts = histogram.auc_parts
+
+
+def test_memory_check_refuses_the_sort_of_ten_thousand_rows_up_front():
+    assert cl.check_roc_auc_memory(100_000, limit_bytes=2 * 2**30) < 2**30   # the histogram
+    with pytest.raises(cl.AUCMemoryError, match="10000 predictions by the 'sort' method.*histogram"):
+        cl.check_roc_auc_memory(10_000, 'sort', limit_bytes=4 * 2**30)
+    assert cl.roc_auc_memory(10_000, 'sort') > 8 * 2**30 > cl.roc_auc_memory(1000, 'sort')

@@ -2,16 +2,19 @@
 separate parties (3, 4, 5 and 7: degree-2t openings by all or by some parties, 3 to 35 PRSS
 components), at MPyC's default -K 30 and at the -K that gives 40 bits of hiding."""
 
+import itertools
 import json
 import os
 import pickle
+from hashlib import shake_128
 
 import numpy as np
 import pytest
-from mpyc import finfields
+from mpyc import finfields, thresha
 from mpyc.runtime import mpc
 
-from mpclab import _hooks, fastmpc, security, wire
+from mpclab import _hooks, fastmpc, parallel_arith, security, wire
+from mpclab.blocks import RowBlocks
 from mpclab_testhooks import OpeningOutOfRange
 from partyrun import ROOT, run_local
 
@@ -87,6 +90,96 @@ def test_int_matmul_t_is_exact(bits):
     assert np.all(fastmpc._int_matmul_t(A, A, bits) == A.T @ A)
     q, w, rows = fastmpc._limb_layout(bits)
     assert q * w >= bits and rows * 4**w <= 2**53   # a block's float64 sums are exact
+
+
+def plain_masks(p, n, bits, f, t, i1, components, uci):
+    """The PRSS masks computed with Python ints, element by element (the reference)."""
+    b_r = (bits + 7) // 8
+    b_z = (p.bit_length() + 64 + 7) // 8
+    size = b_r + t * b_z
+    r, r_hi = [0] * n, [0] * n
+    for key, f_S in components:
+        raw = shake_128(key + uci).digest(n * size)
+        for e in range(n):
+            x = int.from_bytes(raw[e * size:(e + 1) * size], 'little')
+            R = x & ((1 << bits) - 1)
+            x >>= 8 * b_r
+            y = 0
+            for _ in range(t):
+                y = (y + (x & ((1 << 8 * b_z) - 1))) * i1
+                x >>= 8 * b_z
+            r[e] += (R + y) * f_S
+            r_hi[e] += (R >> f) * f_S
+    return np.array(r, dtype=object) % p, np.array(r_hi, dtype=object) % p
+
+
+@pytest.mark.parametrize('m, t', [(1, 0), (3, 1), (5, 2), (7, 3)])
+def test_prss_masks_on_limbs_are_the_plain_integer_masks(m, t, monkeypatch):
+    field = mpc.SecFxp(64, 32, p=finfields.find_prime_root(64 + 32 + 42 + 2)[0]).field
+    p = field.modulus
+    rng = np.random.default_rng(m)
+    for pid in range(m):
+        components = [(rng.bytes(16), int(thresha._f_S_i(field, m, pid, S)))
+                      for S in itertools.combinations(range(m), m - t) if pid in S]
+        for bits, f, tz in [(136, 32, t), (136, 57, t), (2, 0, t), (p.bit_length() + 64, 0, 0),
+                            (0, 0, t), (42, 0, 0)]:
+            uci = rng.bytes(8)
+            for n in (300, 50):      # limbs on BLAS, and Python ints for few elements
+                want = plain_masks(p, n, bits, f, tz, pid + 1, components, uci)
+                for workers in (1, 3):   # the chunks only split the work
+                    monkeypatch.setattr(mpc.options, 'workers', workers)
+                    monkeypatch.setattr(parallel_arith, 'MIN_CHUNK', 7)
+                    got = parallel_arith.prss_masks(p, n, bits, f, tz, pid + 1, components, uci)
+                    assert all(np.all(g % p == w) for g, w in zip(got, want)), (pid, bits, f, tz)
+
+
+def test_limbs_round_trip():
+    rng = np.random.default_rng(9)
+    x = big_ints(rng, (500,), 200)
+    u8 = parallel_arith.to_bytes(x, 26)
+    for start, nbits, w in [(0, 200, 16), (7, 150, 16), (32, 168, 21), (3, 61, 32)]:
+        limbs = parallel_arith.bit_limbs(u8, start, nbits, w)
+        assert limbs.dtype == np.float64 and limbs.max() < 2**w
+        back = parallel_arith.limbs_to_ints(limbs, w)
+        assert np.all(back == (x >> start) % (1 << nbits))
+    # carries: limbs beyond their width are added in place
+    v = np.array([[2.0**40, 2.0**50 - 1, 3.0]])
+    assert parallel_arith.limbs_to_ints(v)[0] == 2**40 + (2**50 - 1) * 2**16 + 3 * 2**32
+
+
+@pytest.mark.parametrize('workers', [1, 2, 3])
+def test_int_matmul_t_does_not_depend_on_the_threads(workers, monkeypatch):
+    monkeypatch.setattr(mpc.options, 'workers', workers)
+    monkeypatch.setattr(parallel_arith, 'MIN_CHUNK', 10)
+    rng = np.random.default_rng(workers)
+    A, B = big_ints(rng, (333, 4), 140), big_ints(rng, (333, 2), 140)
+    assert np.all(parallel_arith.int_matmul_t(A, B, 140, block=100) == A.T @ B)
+    assert np.all(parallel_arith.int_matmul_t(A, A, 140) == A.T @ A)
+
+
+def test_matmul_t_sum_equals_matmul_t_of_the_stacked_blocks():
+    rng = np.random.default_rng(10)
+    A, B = rng.uniform(-1, 1, (700, 5)), rng.uniform(-2, 2, (700, 3))
+    sA, sB = secret(A), secret(B)
+    for rows in (700, 256, 100, 1):
+        blocks = RowBlocks.from_array(sA, rows), RowBlocks.from_array(sB, rows)
+        pairs = ((a, b) for a, b in zip(*blocks))       # made one block at a time
+        got = reveal(fastmpc.matmul_t_sum(pairs, 32 + 3))
+        np.testing.assert_allclose(got, A.T @ B / 8, atol=1e-8)
+    np.testing.assert_allclose(reveal(fastmpc.matmul_t_sum([(sA, sA)])), A.T @ A, atol=1e-8)
+    K = secfxp.array(np.arange(8.0).reshape(4, 2), integral=True)
+    np.testing.assert_allclose(reveal(fastmpc.matmul_t_sum([(K, K), (K, K)])),
+                               2 * np.arange(8.0).reshape(4, 2).T @ np.arange(8.0).reshape(4, 2))
+
+
+def test_matmul_t_sum_refuses_pairs_that_do_not_add():
+    a, b = secret(np.ones((4, 2))), secret(np.ones((4, 3)))
+    with pytest.raises(ValueError):
+        fastmpc.matmul_t_sum([])
+    with pytest.raises(ValueError):
+        fastmpc.matmul_t_sum([(a, secret(np.ones((3, 2))))])
+    with pytest.raises(ValueError, match='does not add'):
+        reveal(fastmpc.matmul_t_sum([(a, a), (a, b)]))
 
 
 def test_limb_layout_keeps_eight_limbs_up_to_176_bits():
@@ -232,6 +325,20 @@ def test_all_within():
         mpc.run(check([1.0], 0))
 
 
+def test_range_checks_of_row_blocks_give_one_result():
+    rng = np.random.default_rng(11)
+    X = rng.uniform(-1, 1, (500, 3)) * [1, 100, 1000]
+    for rows in (500, 128, 77):
+        blocks = RowBlocks.from_array(secret(X), rows)
+        assert mpc.run(fastmpc.norms_within(blocks, 2.0**29))
+        assert not mpc.run(fastmpc.norms_within(blocks, 2.0**27))
+        assert mpc.run(fastmpc.all_within(blocks, 13))
+        assert not mpc.run(fastmpc.all_within(blocks, 9))    # one entry beyond 2**9 suffices
+    one = X.copy()
+    one[450, 0] = 40.0
+    assert not mpc.run(fastmpc.all_within(RowBlocks.from_array(secret(one[:, :1]), 100), 5))
+
+
 def test_norms_within():
     rng = np.random.default_rng(7)
     X = rng.uniform(-1, 1, (500, 3)) * [1, 100, 1000]     # column sums of squares up to 2**27.3
@@ -245,7 +352,8 @@ def test_norms_within():
 @pytest.mark.slow
 @pytest.mark.parametrize('parties, K', [(3, 30), (3, 42), (4, 42), (5, 44), (7, 46)])
 def test_separate_parties_agree_with_mpyc(parties, K):
-    out = run_local(PARTY, ['--seed', str(parties), '-K', str(K)], parties, timeout=240)
+    out = run_local(PARTY, ['--seed', str(parties), '-K', str(K)], parties, timeout=240,
+                    mpyc_args=('-W', '1'))   # the parties share this machine's cores
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res['parties'] == parties
@@ -264,7 +372,7 @@ def test_separate_parties_agree_with_mpyc(parties, K):
 
 @pytest.mark.slow
 def test_out_of_range_product_is_caught_with_separate_parties():
-    out = run_local(PARTY, ['--overflow'], 3, timeout=120)
+    out = run_local(PARTY, ['--overflow'], 3, timeout=120, mpyc_args=('-W', '1'))
     assert out.returncode != 0
     log = out.stdout + out.stderr   # MPyC logs the failed coroutine to stdout
     assert 'OpeningOutOfRange: fastmpc.mul' in log

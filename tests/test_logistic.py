@@ -15,13 +15,15 @@ import pandas as pd
 import pytest
 from mpyc.runtime import mpc
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import train_test_split
 
 from mpclab import bounds, fastmpc
+from mpclab.blocks import RowBlocks
+from mpclab.metrics import classification as cl
 from mpclab.models import logistic as LR
 from mpclab.models.logistic import (FixedPointOverflowError, LogisticPlan, SecureLogisticRegression,
-                                    SingleClassError)
+                                    SecureLogisticRegressionCV, SingleClassError)
 from partyrun import ROOT, run_local
 
 secfxp = mpc.SecFxp(64, 32)
@@ -254,11 +256,12 @@ def test_without_int_bits_the_inputs_are_checked(monkeypatch):
     within = fastmpc.all_within
 
     async def all_within(a, e):
-        checked.append((a.shape, e))
-        return await within(a, e)
+        blocks = list(a)   # the blocks of [X, y], made one at a time
+        checked.append(([b.shape for b in blocks], e))
+        return await within(blocks, e)
     monkeypatch.setattr(fastmpc, 'all_within', all_within)
     model, coef, intercept = fit(X, y)
-    assert checked == [((300, 5), 3)]
+    assert checked == [([(300, 5)], 3)]
     assert_close(coef, intercept, reference(X, y, 1.0))
 
 
@@ -271,8 +274,106 @@ def test_plan():
         LogisticPlan(300, 3, secfxp, int_bits=16)
 
 
+def opened(x):
+    return np.asarray(mpc.run(mpc.output(x.array() if isinstance(x, RowBlocks) else x)), dtype=float)
+
+
+@pytest.mark.parametrize('rows_X, rows_y', [(97, None), (256, 100), (13, 1)])
+def test_row_blocks_give_the_same_model_and_predictions(rows_X, rows_y):
+    """X and y as RowBlocks (of different blocks), and the model's outputs as blocks."""
+    X, y = random_data(260, 5, 30)
+    sX, sy = secret(X), secret(y)
+    bX = RowBlocks.from_array(sX, rows_X)
+    by = sy if rows_y is None else RowBlocks.from_array(sy, rows_y)
+
+    async def go():
+        model = await SecureLogisticRegression(C=1.0, int_bits=1).fit(bX, by)
+        outputs = model.decision_function(bX), model.predict_proba(bX), model.predict(bX)
+        return model, outputs, await model.reveal()
+    model, (z, proba, labels), (coef, intercept) = mpc.run(go())
+    assert_close(coef, intercept, reference(X, y, 1.0))
+    assert all(isinstance(o, RowBlocks) and len(o.blocks) == len(bX.blocks) for o in (z, proba, labels))
+    z_plain = X @ coef.ravel() + intercept[0]
+    np.testing.assert_allclose(opened(z), z_plain, atol=1e-6)
+    np.testing.assert_allclose(opened(proba)[:, 1], 1 / (1 + np.exp(-z_plain)), atol=1e-6)
+    clear = np.abs(z_plain) > 1e-3
+    np.testing.assert_array_equal(opened(labels)[clear], (z_plain > 0)[clear])
+    # metrics of blocked labels and predictions
+    yhat = (z_plain > 0).astype(float)
+    got = mpc.run(mpc.output([cl.accuracy_score(by, labels), cl.f1_score(by, labels)]))
+    np.testing.assert_allclose(got, [np.mean(yhat == y), 2 * np.sum(yhat * y) / (yhat.sum() + y.sum())],
+                               atol=3 / 260)
+
+
+def test_progress_is_reported_per_block_and_per_newton_step():
+    X, y = random_data(300, 4, 31)
+    seen = []
+
+    async def go():
+        return await SecureLogisticRegression(int_bits=1, max_iter=9).fit(
+            RowBlocks.from_array(secret(X), 100), secret(y),
+            progress=lambda *a: seen.append(a))
+    model = mpc.run(go())
+    assert seen[:3] == [('Gram matrix', 1, 3), ('Gram matrix', 2, 3), ('Gram matrix', 3, 3)]
+    assert seen[3:] == [('Newton steps', k, 9) for k in range(1, model.n_iter_ + 1)]
+
+
+def test_warm_start_from_a_nearby_model():
+    X, y = random_data(300, 6, 32)
+    sk = reference(X, y, 3.0)
+
+    async def go():
+        sX, sy = secret(X), secret(y)
+        near = await SecureLogisticRegression(C=1.0, int_bits=1).fit(sX, sy)
+        warm = await SecureLogisticRegression(C=3.0, int_bits=1).fit(
+            sX, sy, coef_init=near.coef_, intercept_init=near.intercept_)
+        cold = await SecureLogisticRegression(C=3.0, int_bits=1).fit(sX, sy)
+        again = await SecureLogisticRegression(C=3.0, int_bits=1, tol=1e-8).fit(
+            sX, sy, coef_init=cold.coef_, intercept_init=cold.intercept_)
+        return warm, cold, again, await warm.reveal(), await again.reveal()
+    warm, cold, again, (coef, intercept), (coef2, intercept2) = mpc.run(go())
+    assert_close(coef, intercept, sk)
+    assert_close(coef2, intercept2, sk, atol=1e-5)
+    assert warm.n_iter_ <= cold.n_iter_ and again.n_iter_ <= 3
+
+
+def test_warm_start_outside_the_sigmoid_domain_is_refused():
+    X, y = random_data(200, 3, 33)
+    with pytest.raises(FixedPointOverflowError, match='after the warm start'):
+        mpc.run(SecureLogisticRegression(int_bits=1).fit(secret(X), secret(y),
+                                                         coef_init=secret([600.0, 0.0, 0.0])))
+
+
+@pytest.mark.parametrize('n, K, seed', [(301, 3, 34)])   # 301: unequal folds
+def test_cross_validation_chooses_sklearns_C_with_its_scores(n, K, seed):
+    """LogisticRegressionCV with its default scoring (accuracy) on the same contiguous folds."""
+    X, y = random_data(n, 5, seed)
+    Cs = [0.01, 1.0, 100.0]
+    folds = [(np.r_[0:a, b:n], np.arange(a, b)) for a, b in LR._fold_bounds(n, K)]
+    sk = LogisticRegressionCV(Cs=Cs, cv=folds, scoring='accuracy', tol=1e-10,
+                              max_iter=10_000).fit(X, y)
+
+    async def go():
+        model = await SecureLogisticRegressionCV(Cs, cv=K, int_bits=1, tol=1e-6).fit(
+            RowBlocks.from_array(secret(X), 128), secret(y))
+        secret_types = isinstance(model.coef_, mpc.SecureArray)
+        return model, secret_types, await model.reveal()
+    model, secret_types, (coef, intercept) = mpc.run(go())
+    assert model.C_ == sk.C_[0]
+    np.testing.assert_allclose(model.mean_scores_, sk.scores_[1].mean(axis=0), atol=1e-3)
+    assert secret_types     # the final model stays secret until revealed
+    assert_close(coef, intercept, sk, atol=1e-3)
+
+
+def test_fold_bounds_are_kfolds():
+    from sklearn.model_selection import KFold
+    for n, K in [(10, 3), (451, 3), (600, 4), (7, 7)]:
+        want = [(int(te[0]), int(te[-1]) + 1) for _, te in KFold(K).split(np.zeros(n))]
+        assert LR._fold_bounds(n, K) == want
+
+
 def run_party(parties, args, timeout):
-    out = run_local(PARTY, args, parties, timeout=timeout)
+    out = run_local(PARTY, args, parties, timeout=timeout, mpyc_args=('-W', '1'))
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

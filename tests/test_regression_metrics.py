@@ -5,6 +5,7 @@ import pytest
 from mpyc.runtime import mpc
 from sklearn import metrics
 
+from mpclab.blocks import RowBlocks
 from mpclab.metrics.regression import (checked_bound, lasso_objective, mean_absolute_error,
                                        mean_squared_error, r2_score)
 
@@ -87,3 +88,19 @@ def test_checked_bound():
     assert mpc.run(checked_bound(secret(y), pred)) == 2**14
     assert mpc.run(checked_bound(secret(y * 100), secret(pred))) is None
     assert mpc.run(checked_bound(secret(y), pred * 100)) is None
+
+
+@pytest.mark.parametrize('rows', [1000, 97, 10])
+def test_metrics_of_row_blocks_match_sklearn(rows):
+    rng = np.random.default_rng(5)
+    y = rng.uniform(0, 1, 400)
+    pred = y + rng.normal(0, 0.1, 400)
+    by, bp = RowBlocks.from_array(secret(y), rows), RowBlocks.from_array(secret(pred), rows + 3)
+    for ours, theirs in CASES:
+        expected = theirs(y, pred)
+        for a, b in [(by, bp), (by, secret(pred)), (y, bp)]:
+            assert opened(ours(a, b, bound=2.0)) == pytest.approx(expected, rel=1e-6, abs=1e-7)
+    assert mpc.run(checked_bound(by, bp)) == 2.0**14
+    big = pred.copy()
+    big[-1] = 2.0**15
+    assert mpc.run(checked_bound(by, RowBlocks.from_array(secret(big), rows))) is None

@@ -1,9 +1,10 @@
 """Binary classification metrics in MPC, named as in sklearn.metrics.
 
 Each function takes 1-D secure fixed-point arrays of equal length (labels 0/1, e.g. the target
-column and the output of ``SecureLogisticRegression.predict``; a public numpy array is accepted
-for either argument) and returns a secure number, or a secure 2×2 array for the confusion
-matrix.  Nothing is opened: the caller decides what to reveal.
+column and the output of ``SecureLogisticRegression.predict``), or `mpclab.blocks.RowBlocks`
+of them (worked through block by block; the blocks of the two arguments need not match; a
+public numpy array is accepted for either argument) and returns a secure number, or a secure
+2×2 array for the confusion matrix.  Nothing is opened: the caller decides what to reveal.
 
 The label metrics need no comparisons.  With 0/1 labels the four counts follow from three
 sums, ``P = Σy``, ``P̂ = Σŷ`` and ``TP = y·ŷ`` (one secure dot product), and every metric is a
@@ -20,66 +21,94 @@ Undefined metrics: with one class only in ``y_true`` the ROC AUC is undefined (s
 raises).  `both_classes` gives the secure bit that tells: open it first, and report the AUC as
 undefined (null) if it is 0, without opening the AUC.
 
-`roc_auc_score` compares scores, counting ties as one half like scikit-learn, in one of two
-exact ways: ``method='pairs'`` compares all n(n−1)/2 pairs in one batch (few rounds; fine up to
-a few hundred rows), ``method='sort'`` sorts twice with Batcher's network, about n·log²(n)/2
-comparisons in about log²(n) rounds of comparisons (fewer comparisons from ~150 rows on).
-Neither is meant for tens of thousands of rows: evaluate the AUC on a test sample.
+`roc_auc_score` counts ties as one half like scikit-learn, in one of three ways:
+
+* ``method='histogram'`` (the default from 129 rows on): the exact AUC of the scores put on a
+  scale of 2**bits steps (bits = 14: pairs whose squashed scores differ by more than ~2.4e-4
+  are ordered exactly; see `mpclab.metrics.histogram` for the scale and its rounding), from a
+  secret histogram of scores by class: no comparisons, time linear in n (about 400 products
+  per row) and memory bounded independently of n;
+* ``method='pairs'`` compares all n(n−1)/2 pairs in one batch (exact; few rounds; the default
+  up to 128 rows);
+* ``method='sort'`` sorts twice with Batcher's network (exact), about n·log²(n)/2 comparisons
+  in about log²(n) rounds, and memory growing like n·log²(n): 10,000 rows exhausted 24 GiB
+  with three local parties.  `check_roc_auc_memory` tells, before any work, whether a method
+  fits a memory budget.
 """
 
 import numpy as np
 from mpyc.runtime import mpc
 
+from mpclab.blocks import RowBlocks
+from mpclab.metrics import _rows, histogram
+
 __all__ = ['accuracy_score', 'precision_score', 'recall_score', 'f1_score', 'confusion_matrix',
-           'roc_auc_score', 'both_classes']
+           'roc_auc_score', 'both_classes', 'roc_auc_memory', 'check_roc_auc_memory',
+           'AUCMemoryError']
+
+
+def _conv(a, stype, n):
+    """A public array as a secure one of stype (integral if all its values are integers)."""
+    a = np.asarray(a, dtype=float)
+    if a.shape != (n,):
+        raise ValueError(f'expected two 1-D arrays of equal length, got shapes ({n},) and {a.shape}')
+    return stype(a, integral=bool(np.all(a == np.round(a))))
+
+
+def _aligned_pairs(y_true, y_pred):
+    """[(y_true_b, y_pred_b)] secure 1-D arrays of one type over the same blocks of rows, n and
+    the array type (public numpy arrays converted block by block)."""
+    pairs, n, stype = _rows.aligned(y_true, y_pred)
+    _check_rows(n, stype.sectype)
+    pairs = [tuple(x if isinstance(x, mpc.SecureArray) else _conv(x, stype, len(x)) for x in pair)
+             for pair in pairs]
+    return pairs, n, stype
 
 
 def _pair(y_true, y_pred):
-    """Both arguments as secure arrays of one type (a public numpy array is converted)."""
-    secure = [a for a in (y_true, y_pred) if isinstance(a, mpc.SecureArray)]
-    if not secure:
-        raise TypeError('at least one argument must be a secure array')
-    stype = type(secure[0])
-
-    def conv(a):
-        if isinstance(a, mpc.SecureArray):
-            return a
-        a = np.asarray(a, dtype=float)
-        return stype(a, integral=bool(np.all(a == np.round(a))))
-    y_true, y_pred = conv(y_true), conv(y_pred)
-    if y_true.shape != y_pred.shape or len(y_true.shape) != 1:
-        raise ValueError(f'expected two 1-D arrays of equal length, got {y_true.shape} and {y_pred.shape}')
-    _check_rows(y_true)
-    return y_true, y_pred
+    """Both arguments as whole secure arrays of one type (a public numpy array is converted)."""
+    pairs, n, _ = _aligned_pairs(y_true, y_pred)
+    if len(pairs) == 1:
+        return pairs[0]
+    return tuple(mpc.np_concatenate([p[i] for p in pairs]) for i in range(2))
 
 
-def _check_rows(y):
+def _check_rows(n, sectype):
     """Counts up to n must fit the type with room to spare (products of counts are scaled)."""
-    sectype = y.sectype
-    if y.shape[0] >= 2**(sectype.bit_length - sectype.frac_length - 2):
+    if n >= 2**(sectype.bit_length - sectype.frac_length - 2):
         from mpclab.bounds import FixedPointOverflowError, type_name
-        raise FixedPointOverflowError(f'{y.shape[0]} rows overflow {type_name(sectype)} in counts: '
+        raise FixedPointOverflowError(f'{n} rows overflow {type_name(sectype)} in counts: '
                                       f'use a wider secure type')
 
 
 def both_classes(y_true):
     """Secure bit: the 0/1 labels y_true hold both classes (0 < Σy < n); two comparisons.
 
-    Open it before `roc_auc_score` (or any metric that needs both classes): with one class the
-    AUC is undefined, and should be reported so (e.g. null with a warning) instead of opened.
+    y_true: a 1-D secure array or RowBlocks.  Open it before `roc_auc_score` (or any metric
+    that needs both classes): with one class the AUC is undefined, and should be reported so
+    (e.g. null with a warning) instead of opened.
     """
-    if not isinstance(y_true, mpc.SecureArray) or len(y_true.shape) != 1:
-        raise TypeError('both_classes() expects a 1-D secure array')
-    _check_rows(y_true)
+    if isinstance(y_true, RowBlocks) and y_true.ndim == 1:
+        blocks = y_true.blocks
+        sectype = y_true.sectype.sectype
+    elif isinstance(y_true, mpc.SecureArray) and len(y_true.shape) == 1:
+        blocks = [y_true]
+        sectype = y_true.sectype
+    else:
+        raise TypeError('both_classes() expects a 1-D secure array or RowBlocks')
     n = y_true.shape[0]
-    total = y_true.sum()
+    _check_rows(n, sectype)
+    total = sum(b.sum() for b in blocks)
     return mpc.lt(0.5, total) * mpc.lt(total, n - 0.5)
 
 
 def _counts(y_true, y_pred):
-    """Secure (P, P̂, TP) and the public n."""
-    y_true, y_pred = _pair(y_true, y_pred)
-    return y_true.sum(), y_pred.sum(), y_true @ y_pred, y_true.shape[0]
+    """Secure (P, P̂, TP) and the public n, summed over the blocks."""
+    pairs, n, _ = _aligned_pairs(y_true, y_pred)
+    P = sum(yt.sum() for yt, _ in pairs)
+    Pp = sum(yp.sum() for _, yp in pairs)
+    TP = sum(yt @ yp for yt, yp in pairs)
+    return P, Pp, TP, n
 
 
 def _bits(n):
@@ -134,6 +163,10 @@ def f1_score(y_true, y_pred):
 # Pairwise comparisons are made in batches of this many pairs to bound memory
 # (MPyC's comparison holds ~l objects per element).
 _PAIR_BATCH = 2**14
+# Bytes per party of the Batcher sort per n·log²(n)/2, calibrated on the one observation there
+# is: 10,000 rows reached 8 to 12 GB per party before the kernel killed the run, so this gives
+# the lower end (≈8.9 GB), an underestimate rather than a refusal of a size that would fit.
+_SORT_BYTES = 4500
 
 
 def _auc_pairs(y, s, scale):
@@ -169,24 +202,50 @@ def _sorted_rank_sum(y, s, ties_first, scale):
     return A[1] @ (np.arange(y.shape[0]) * scale)   # exact weights: scale is a power of two
 
 
-def roc_auc_score(y_true, y_score, *, method='auto'):
+#: largest number of rows for which 'auto' compares all pairs
+PAIRS_MAX = 128
+
+
+def _method(n, method):
+    if method == 'auto':
+        return 'pairs' if n <= PAIRS_MAX else 'histogram'
+    if method not in ('pairs', 'sort', 'histogram'):
+        raise ValueError(f"method must be 'auto', 'pairs', 'sort' or 'histogram', not {method!r}")
+    return method
+
+
+def roc_auc_score(y_true, y_score, *, method='auto', bits=histogram.DEFAULT_BITS,
+                  score_range=None):
     """Secure area under the ROC curve of scores y_score for 0/1 labels y_true.
 
     Equals the Mann–Whitney statistic U/(P·N) with ties counted one half, as in scikit-learn.
-    ``method`` is 'pairs', 'sort' or 'auto' ('pairs' up to 128 rows).
+    ``method`` is 'histogram', 'pairs', 'sort' or 'auto' ('pairs' up to 128 rows, else
+    'histogram'); see the module docstring.  The arguments may be RowBlocks (all methods;
+    'pairs' and 'sort' join the blocks into one array, for small n only).
+
+    'histogram' only: ``bits`` is the resolution of the score scale (2**bits steps), and the
+    scores must be decision values with ``|s| <= 1024`` (a fitted model's; mapped to (0, 1)
+    by the secure sigmoid), or lie in the public ``score_range=(lo, hi)`` (e.g. (0, 1) for
+    probabilities; mapped linearly).  'pairs' and 'sort': scores must satisfy
+    ``|s| < 2**(l - f - 3)``.  These ranges are the caller's promise (the test suite's opening
+    check catches a breach).
 
     With only one class in y_true the AUC is undefined (scikit-learn raises an error) and the
     secure result is meaningless (0.5 or 0): open ``both_classes(y_true)`` first and report
-    the AUC as undefined if it is 0.  Scores must satisfy ``|s| < 2**(l - f - 3)``.
+    the AUC as undefined if it is 0.
+
+    What is opened: nothing of the result, which stays secret; the masked values of the
+    secure operations (see `mpclab.metrics.histogram` for the histogram's).
     """
-    y, s = _pair(y_true, y_score)
-    n = y.shape[0]
-    if method == 'auto':
-        method = 'pairs' if n <= 128 else 'sort'
-    if method not in ('pairs', 'sort'):
-        raise ValueError(f"method must be 'auto', 'pairs' or 'sort', not {method!r}")
+    pairs, n, stype = _aligned_pairs(y_true, y_score)
+    method = _method(n, method)
     # Counts are scaled by 2**-k <= 1/n and pair counts by 2**-2k, so that they fit the
     # fixed-point range and the secure division keeps its precision (see _ratio).
+    if method == 'histogram':
+        parts = histogram.auc_parts(pairs, n, stype, bits, score_range)
+        U2, PN = parts[0], parts[1]
+        return U2 / ((PN + mpc.is_zero(PN)) * 2)
+    y, s = _pair(y_true, y_score)
     k = _bits(n)
     unit = 2.0**-k
     P = y.sum() * unit
@@ -200,3 +259,55 @@ def roc_auc_score(y_true, y_score, *, method='auto'):
     U2 = (_sorted_rank_sum(y, s, False, unit * unit) + _sorted_rank_sum(y, s, True, unit * unit)
           - P * (P - unit))
     return U2 / den
+
+
+class AUCMemoryError(MemoryError):
+    """The chosen ROC AUC method would need more memory per party than is available."""
+
+
+def roc_auc_memory(n, method='auto', parties=3):
+    """Estimated peak memory in bytes per party of `roc_auc_score` on n predictions, beyond
+    the inputs themselves (measured with 3 local parties at -K 42; `parties` scales the
+    share traffic).
+
+    'histogram' is bounded independently of n (one chunk of rows and the histogram), 'pairs'
+    grows like n², 'sort' like n·log²(n) (MPyC's Batcher network keeps every comparison's
+    intermediate values).
+    """
+    method = _method(n, method)
+    if method == 'histogram':
+        return 400 * 2**20
+    if method == 'pairs':
+        return int(2**20 * 20 + 6e3 * min(n * (n - 1) // 2, _PAIR_BATCH) * (1 + parties / 3))
+    levels = max(int(n).bit_length(), 1)
+    return int(2**20 * 50 + _SORT_BYTES * n * levels * levels * (1 + parties / 3) / 2)
+
+
+def check_roc_auc_memory(n, method='auto', *, limit_bytes=None, parties=3):
+    """Raise AUCMemoryError, before any work, if `roc_auc_score` on n predictions with this
+    method would not fit `limit_bytes` per party (default: the memory now available on this
+    machine divided by the local parties, from /proc/meminfo).
+
+    For the program layer: call it up front with the test-set size and the method the run
+    will use; the message names the sizes and the remedy.  Returns the estimate in bytes.
+    """
+    need = roc_auc_memory(n, method, parties)
+    if limit_bytes is None:
+        limit_bytes = _available_bytes() // max(parties, 1)
+    if limit_bytes is not None and need > limit_bytes:
+        raise AUCMemoryError(
+            f'the ROC AUC of {n} predictions by the {_method(n, method)!r} method needs about '
+            f'{need / 2**30:.1f} GiB per party, more than the {limit_bytes / 2**30:.1f} GiB '
+            f'available: use the histogram method (the default), or a smaller test set')
+    return need
+
+
+def _available_bytes():
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -1,7 +1,8 @@
 """Regression metrics in MPC, named as in sklearn.metrics.
 
-Each function takes 1-D secure fixed-point arrays (a public numpy array is accepted for one of
-the two) and returns a secure number; nothing is opened.  Absolute values cost one secure
+Each function takes 1-D secure fixed-point arrays, or `mpclab.blocks.RowBlocks` of them (worked
+through block by block), a public numpy array is accepted for one of the two, and returns a
+secure number; nothing is opened.  Absolute values cost one secure
 comparison per element.
 
 Ranges.  A sum of squares is formed by one dot product (one truncation, whose input must stay
@@ -28,6 +29,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc
+from mpclab.metrics import _rows
 from mpclab.bounds import MARGIN, FixedPointOverflowError, limit, type_name
 
 __all__ = ['mean_squared_error', 'mean_absolute_error', 'r2_score', 'lasso_objective',
@@ -37,20 +39,19 @@ __all__ = ['mean_squared_error', 'mean_absolute_error', 'r2_score', 'lasso_objec
 CHECKED_BITS = 14
 
 
-def _residual(y_true, y_pred):
-    if y_true.shape != y_pred.shape or len(y_true.shape) != 1:
-        raise ValueError(f'expected two 1-D arrays of equal length, got {y_true.shape} and {y_pred.shape}')
-    return y_true - y_pred
+def _residuals(y_true, y_pred):
+    """[(y_true_b, e_b)] with e = y_true − y_pred per block, n, and the secure type."""
+    pairs, n, stype = _rows.aligned(y_true, y_pred)
+    return [(yt, yt - yp) for yt, yp in pairs], n, stype.sectype
 
 
-def _shift(x, bound):
+def _shift(n, sectype, bound):
     """k such that n values below 2·bound, divided by 2**k, have a sum of squares in range."""
     if bound is None:
         return 0
-    lim = limit(x.sectype) / (1 + MARGIN)
-    n = x.shape[0]
+    lim = limit(sectype) / (1 + MARGIN)
     if (2 * bound)**2 >= lim:
-        raise FixedPointOverflowError(f'values up to {bound:g} overflow {type_name(x.sectype)} in '
+        raise FixedPointOverflowError(f'values up to {bound:g} overflow {type_name(sectype)} in '
                                       f'a mean squared error: scale the data')
     return max(0, math.ceil(math.log2(n * (2 * bound)**2 / lim) / 2))
 
@@ -61,19 +62,27 @@ def _scaled(x, k):
     return x * 2.0**-k if isinstance(x, np.ndarray) else fastmpc.trunc(x, k)
 
 
+def _square_sum(parts, k):
+    """Σ over blocks of x_b·x_b for x_b scaled by 2**-k."""
+    total = 0
+    for x in parts:
+        x = _scaled(x, k)
+        total = total + x @ x
+    return total
+
+
 def mean_squared_error(y_true, y_pred, *, bound=None):
     """Secure (1/n)·Σ (y_true − y_pred)²."""
-    e = _residual(y_true, y_pred)
-    k = _shift(e, bound)
-    e = _scaled(e, k)
-    return (e @ e) * (4**k / e.shape[0])
+    pairs, n, sectype = _residuals(y_true, y_pred)
+    k = _shift(n, sectype, bound)
+    return _square_sum((e for _, e in pairs), k) * (4**k / n)
 
 
 def mean_absolute_error(y_true, y_pred, *, bound=None):
     """Secure (1/n)·Σ |y_true − y_pred| (n secure comparisons)."""
-    e = _residual(y_true, y_pred)
-    _shift(e, bound)
-    return mpc.np_absolute(e).sum() * (1 / e.shape[0])
+    pairs, n, sectype = _residuals(y_true, y_pred)
+    _shift(n, sectype, bound)
+    return sum(mpc.np_absolute(e).sum() for _, e in pairs) * (1 / n)
 
 
 def r2_score(y_true, y_pred, *, bound=None):
@@ -84,11 +93,12 @@ def r2_score(y_true, y_pred, *, bound=None):
     2**-frac_length, so for SS_tot near 2**20 (after the scaling by ``bound``) only ~12 bits of
     the ratio remain: scale y when that matters.
     """
-    e = _residual(y_true, y_pred)
-    k = _shift(e, bound)
-    yc = y_true - y_true.sum() * (1 / e.shape[0])
-    e, yc = _scaled(e, k), _scaled(yc, k)
-    return 1 - (e @ e) / (yc @ yc)
+    pairs, n, sectype = _residuals(y_true, y_pred)
+    k = _shift(n, sectype, bound)
+    mean = sum(yt.sum() for yt, _ in pairs) * (1 / n)
+    ss_res = _square_sum((e for _, e in pairs), k)
+    ss_tot = _square_sum((yt - mean for yt, _ in pairs), k)
+    return 1 - ss_res / ss_tot
 
 
 def lasso_objective(y_true, y_pred, coef, alpha, *, bound=None):
@@ -101,12 +111,13 @@ async def checked_bound(y_true, y_pred):
     """Public bound 2**14 on |y_true| and |y_pred|, established securely, or None (coroutine).
 
     What is opened: one bit, "every |y_true_i| and |y_pred_i| is below 2**14" (True whenever
-    all are at most 3072), and a random seed independent of the data.  With the bound, the
+    all are at most 3072), and a random seed per block independent of the data.  With the bound, the
     metrics here stay in range for up to 2**29 rows.
     """
-    parts = [a for a in (y_true, y_pred) if isinstance(a, mpc.SecureArray)]
-    public = [np.asarray(a, dtype=float) for a in (y_true, y_pred) if not isinstance(a, mpc.SecureArray)]
+    pairs, _, _ = _rows.aligned(y_true, y_pred)
+    public = [x for pair in pairs for x in pair if not isinstance(x, mpc.SecureArray)]
     if any(np.abs(a).max(initial=0) >= 2.0**CHECKED_BITS for a in public):
         return None
-    both = parts[0] if len(parts) == 1 else mpc.np_concatenate(parts)
+    blocks = ([x for x in pair if isinstance(x, mpc.SecureArray)] for pair in pairs)
+    both = (xs[0] if len(xs) == 1 else mpc.np_concatenate(xs) for xs in blocks)
     return 2.0**CHECKED_BITS if await fastmpc.all_within(both, CHECKED_BITS) else None

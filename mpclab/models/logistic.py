@@ -65,18 +65,20 @@ X whose entries satisfy ``|x| < 2**int_bits`` (for ``int_bits=None``: ``|x| < 8`
 import math
 import time
 import warnings
+from fractions import Fraction
 
 import numpy as np
+from mpyc import asyncoro
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
+from mpclab.blocks import BLOCK_ROWS, RowBlocks
 from mpclab.bounds import (MARGIN, REMEDY, FixedPointOverflowError, Plan, inputs_too_large, limit,
                            require, wide_bits)
 from mpclab.metrics.classification import both_classes
 
-__all__ = ['SecureLogisticRegression', 'LogisticPlan', 'SingleClassError', 'FixedPointOverflowError',
-           'predict_from_decision']
-
+__all__ = ['SecureLogisticRegression', 'SecureLogisticRegressionCV', 'LogisticPlan',
+           'SingleClassError', 'FixedPointOverflowError', 'predict_from_decision']
 #: Inputs checked against 2**CHECKED_BITS when int_bits is None (passes data in [-1.5, 1.5]).
 CHECKED_BITS = 3
 #: Decision values are kept within ±ZMAX, the domain of fastmpc.sigmoid, less a margin.
@@ -123,6 +125,7 @@ class LogisticPlan:
         plan = Plan(sectype)
         plan.need('the Gram matrix', n * xb * xb)
         plan.need('the first gradient', n * xb * (0.5 + yb))
+        plan.need('the label column', n * (0.5 + yb)**2)   # in the Gram matrix of [X, 1, 1/2 - y]
         plan.refuse(cause, REMEDY)
         hessian = D * (n * xb * xb / 2**(self.s + 2) + self.lam)          # bounds its trace
         gradient = np.sqrt(D) * (n * xb * (1 + yb) / 2**self.s + self.lam * ZMAX)
@@ -140,6 +143,39 @@ class LogisticPlan:
 def _ones_column(X):
     n = X.shape[0]
     return type(X)(np.ones((n, 1)), integral=False)
+
+
+def _as_blocks(a, name='X'):
+    """a as RowBlocks: a RowBlocks as it is, a secure array as views of BLOCK_ROWS rows."""
+    if isinstance(a, RowBlocks):
+        return a
+    if not isinstance(a, mpc.SecureArray):
+        raise TypeError(f'{name} must be a secure array or RowBlocks, not {type(a).__name__}')
+    return RowBlocks.from_array(a, BLOCK_ROWS)
+
+
+def _aligned(X, y):
+    """[(X_b, y_b)]: the blocks of RowBlocks X with the same rows of y (views, no copies)."""
+    out, start = [], 0
+    for Xb in X:
+        stop = start + Xb.shape[0]
+        if isinstance(y, RowBlocks):
+            part = y.rows(start, stop)
+            yb = part.blocks[0] if len(part.blocks) == 1 else part.array()
+        else:
+            yb = y[start:stop]
+        out.append((Xb, yb))
+        start = stop
+    return out
+
+
+def _blocked_like(parts, X):
+    """The per-block results `parts` as X is given: RowBlocks for RowBlocks, else one array."""
+    if isinstance(X, RowBlocks):
+        return RowBlocks(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return (mpc.np_vstack if parts[0].ndim == 2 else mpc.np_concatenate)(parts)
 
 
 # Newton–Schulz steps X <- X(2I - HX) for the inverses.  From X0 = I/tr(H) the error
@@ -173,9 +209,9 @@ class _DomainCheck:
     """The secure range bit 2**J·||w||₁ + |b| <= ZMAX, which keeps every decision value
     x·w + b with |x_j| < 2**J within the sigmoid's domain.
 
-    w comes from a Newton step, whose size is publicly bounded (LogisticPlan), so the
-    comparisons here, on |w_j| and on the weighted sum, stay in range: the sum's with MPyC's
-    wide comparison.
+    w comes from a Newton step, whose size is publicly bounded (LogisticPlan), or from a warm
+    start (a value of the secure type), so the comparisons here, on |w_j| and on the weighted
+    sum, stay in range: the sum's with MPyC's wide comparison.
     """
 
     def __init__(self, sectype, input_bits, d, fit_intercept):
@@ -187,10 +223,42 @@ class _DomainCheck:
         negative = mpc.np_less(w, 0)           # |w_j| < 2**(l-f-1): the plan bounds every step
         absolute = w - 2 * negative * w        # exact: negative is an integral 0/1 array
         ok = mpc.sgn(absolute @ self.weights - ZMAX, l=self.l, LT=True)
+        where = 'the warm start' if step == 0 else f'Newton step {step}'
         await require(ok, f'the decision values could leave ±{fastmpc.SIGMOID_ZMAX:g}, the range '
-                          f'of the secure sigmoid, after Newton step {step} (nearly separable or '
+                          f'of the secure sigmoid, after {where} (nearly separable or '
                           f'badly scaled data): lower C, scale the features to [0, 1] and lower '
                           f'the integer bits, or use a wider secure type')
+
+
+class _Rows:
+    """The training rows of one fit as aligned blocks (X_b, y_b), and the first pass over them.
+
+    ``gram`` is the augmented Gram matrix ``ZᵀZ/2**(s+2)`` of ``Z = [X, 1, 1/2 − y]`` (without
+    the column of ones if there is no intercept): its top-left block is ``XaᵀXa/4·2**-s`` (the
+    first Hessian less Λ) and its last column ``Xaᵀ(1/2 − y)/4·2**-s`` (the first gradient, a
+    quarter of it).  One pass over the rows with one truncation per entry.
+    """
+
+    def __init__(self, X, y, fit_intercept):
+        self.X = _as_blocks(X)
+        self.n, self.d = self.X.shape
+        if y.shape != (self.n,):
+            raise ValueError(f'y has shape {y.shape}, expected ({self.n},)')
+        self.pairs = _aligned(self.X, y)
+        self.fit_intercept = fit_intercept
+
+    def augment(self, Xb):
+        return mpc.np_hstack((Xb, _ones_column(Xb))) if self.fit_intercept else Xb
+
+    def gram_pairs(self, progress=None):
+        for k, (Xb, yb) in enumerate(self.pairs):
+            Z = mpc.np_hstack((self.augment(Xb), 0.5 - yb.reshape(yb.shape[0], 1)))
+            yield Z, Z
+            if progress:
+                progress('Gram matrix', k + 1, len(self.pairs))
+
+    def gram(self, f, progress=None):
+        return fastmpc.matmul_t_sum(self.gram_pairs(progress), f)
 
 
 class SecureLogisticRegression:
@@ -246,53 +314,102 @@ class SecureLogisticRegression:
         self.tol = tol
         self.int_bits = int_bits
 
-    async def fit(self, X, y):
-        """Fit on secure fixed-point arrays X (n, d) and y (n,) with 0/1 labels; returns self.
+    async def fit(self, X, y, *, coef_init=None, intercept_init=None, progress=None):
+        """Fit on X (n, d) and 0/1 labels y (n,); returns self.
+
+        X and y are secure fixed-point arrays or `mpclab.blocks.RowBlocks` (any mix; blocks of
+        y need not match those of X).  Plain arrays are worked through in views of
+        `BLOCK_ROWS` rows as well: every pass over the rows goes block by block, with the
+        products of all blocks added exactly before one truncation per entry, so no temporary
+        of the table's size is ever formed (one block's worth at a time).
+
+        coef_init (d,) or (1, d) and intercept_init (1,), secure: start Newton's method there
+        (a warm start, e.g. from the model of a nearby C) instead of at 0; one more range bit
+        is opened first, the domain check of that start.
+
+        progress: called as ``progress(stage, done, total)`` with ``('Gram matrix', b, B)``
+        after each block of the first pass and ``('Newton steps', k, max_iter)`` after each
+        Newton step (for a progress bar; it must not raise).
 
         Every party must create X and y with the same ``integral`` flags (pass
         ``integral=False`` explicitly, also for placeholders), or the parties deadlock.
+
+        What is opened: see the module docstring.
         """
-        n, d = X.shape
-        if y.shape != (n,):
-            raise ValueError(f'y has shape {y.shape}, expected ({n},)')
-        plan = self.plan_ = LogisticPlan(n, d, X.sectype, self.C, self.int_bits, self.fit_intercept)
+        rows = _Rows(X, y, self.fit_intercept)
+        return await self._fit(rows, self._start(rows, coef_init, intercept_init), progress)
+
+    def _start(self, rows, coef_init, intercept_init):
+        """The warm start as one secure vector (d,) or (d + 1,), or None."""
+        if coef_init is None:
+            if intercept_init is not None:
+                raise ValueError('intercept_init needs coef_init')
+            return None
+        coef = coef_init.reshape(rows.d)
+        if not self.fit_intercept:
+            return coef
+        if intercept_init is None:
+            intercept_init = type(coef)(np.zeros(1), integral=False)
+        return mpc.np_concatenate((coef, intercept_init.reshape(1)))
+
+    async def _fit(self, rows, w0, progress, gram=None, checks=True):
+        """Fit on rows (a _Rows) from w0 (None: the first step from 0); gram: the rows'
+        augmented Gram matrix if already known (scaled for these rows' s); checks=False skips
+        the input and classes checks (made already on the same rows)."""
+        n, d = rows.n, rows.d
+        sectype = rows.X.blocks[0].sectype
+        plan = self.plan_ = LogisticPlan(n, d, sectype, self.C, self.int_bits, self.fit_intercept)
         clock = [time.perf_counter()]
-        if plan.check_inputs:
-            if not await fastmpc.all_within(mpc.np_column_stack((X, y)), plan.input_bits):
-                raise FixedPointOverflowError(inputs_too_large(X.sectype, n, plan.input_bits))
-        if not await mpc.output(security.intended(both_classes(y))):
+        if checks and plan.check_inputs:
+            stacked = (mpc.np_column_stack((Xb, yb)) for Xb, yb in rows.pairs)
+            if not await fastmpc.all_within(stacked, plan.input_bits):
+                raise FixedPointOverflowError(inputs_too_large(sectype, n, plan.input_bits))
+        if checks and not await mpc.output(security.intended(both_classes(_labels(rows)))):
             raise SingleClassError('the training labels hold one class only (all 0 or all 1): '
                                    'logistic regression needs examples of both')
-        Xa = mpc.np_hstack((X, _ones_column(X))) if self.fit_intercept else X
-        D = Xa.shape[1]
-        f = X.sectype.frac_length
+        D = d + bool(self.fit_intercept)
+        f = sectype.frac_length
         s = plan.s                                # 2**s <= n: keeps sums near means
         lam = np.full(D, plan.lam)                # the penalty, in the gradient
         if self.fit_intercept:
             lam[-1] = 0.0
         curv = np.diag(np.append(lam[:d], plan.mu) if self.fit_intercept else lam)  # in Hessians
-        Y = y.reshape(n, 1)
-        inside = _DomainCheck(X.sectype, plan.input_bits, d, self.fit_intercept)
+        inside = _DomainCheck(sectype, plan.input_bits, d, self.fit_intercept)
 
-        # Step 1 from w = 0: p = 1/2, H = XᵀX/4 + Λ.
-        G = fastmpc.matmul_t(Xa, Xa, f + s + 2)
-        r0 = fastmpc.matmul_t(Xa, 0.5 - Y, f + s).reshape(D)
-        await mpc.gather(G, r0)
+        # Step 1 from w = 0: p = 1/2, H = XᵀX/4 + Λ.  Its Hessian H0 also starts every later
+        # inversion, so it is needed for a warm start too.
+        if gram is None:
+            gram = rows.gram(f + s + 2, progress)
+        G = gram[:D, :D]
+        await mpc.gather(gram)
         clock.append(time.perf_counter())
         H0inv = inv_spd(G + curv)
-        w = -fastmpc.matmul(H0inv, r0)
-        await inside.require(w, 1)
+        if w0 is None:
+            w = -fastmpc.matmul(H0inv, gram[:D, D] * 4)
+            self.n_iter_ = 1
+        else:
+            w = w0
+            self.n_iter_ = 0
+        await inside.require(w, self.n_iter_)
+        if progress and self.n_iter_:
+            progress('Newton steps', self.n_iter_, self.max_iter)
         clock.append(time.perf_counter())
-        self.n_iter_ = 1
         converged = False
         Hinv = H0inv
         # scikit-learn's lbfgs stops when max |gradient| <= tol for its objective scaled by
         # 1/(C n); g here is that gradient times n / 2**s.
         gtol = None if self.tol is None else self.tol * n / 2**s
         while self.n_iter_ < self.max_iter:
-            z = fastmpc.matmul(Xa, w, f + fastmpc.SIGMOID_SHIFT)
-            p = fastmpc.sigmoid(z, shifted=True)
-            g = fastmpc.matmul_t(Xa, (p - y).reshape(n, 1), f + s).reshape(D) + w * lam
+            probabilities = []
+
+            def gradient_pairs():
+                for Xb, yb in rows.pairs:
+                    Xa = rows.augment(Xb)
+                    z = fastmpc.matmul(Xa, w, f + fastmpc.SIGMOID_SHIFT)
+                    p = fastmpc.sigmoid(z, shifted=True)
+                    probabilities.append(p)
+                    yield Xa, (p - yb).reshape(Xb.shape[0], 1)
+            g = fastmpc.matmul_t_sum(gradient_pairs(), f + s).reshape(D) + w * lam
             if gtol is not None:
                 small = mpc.np_less(mpc.np_concatenate((g, -g)), gtol)
                 converged = bool(await mpc.output(security.intended(mpc.np_all(small))))
@@ -303,14 +420,24 @@ class SecureLogisticRegression:
                     w = w - fastmpc.matmul(Hinv, g)
                     self.n_iter_ += 1
                     await inside.require(w, self.n_iter_)   # the final model's predictions
+                    if progress:
+                        progress('Newton steps', self.n_iter_, self.max_iter)
                     break
-            Wt = fastmpc.mul(p, 1 - p)
-            WX = fastmpc.mul(Wt.reshape(n, 1), Xa)
-            H = fastmpc.matmul_t(Xa, WX, f + s) + curv
+            else:
+                await mpc.gather(g)          # every block's probabilities exist
+
+            def hessian_pairs():
+                for (Xb, _), p in zip(rows.pairs, probabilities):
+                    Xa = rows.augment(Xb)
+                    Wt = fastmpc.mul(p, 1 - p)
+                    yield Xa, fastmpc.mul(Wt.reshape(Xb.shape[0], 1), Xa)
+            H = fastmpc.matmul_t_sum(hessian_pairs(), f + s) + curv
             Hinv = inv_newton_schulz(H, H0inv, NS_NEWTON)
             w = w - fastmpc.matmul(Hinv, g)
             self.n_iter_ += 1
             await inside.require(w, self.n_iter_)       # before the next pass, or predictions
+            if progress:
+                progress('Newton steps', self.n_iter_, self.max_iter)
         clock.append(time.perf_counter())
         if self.tol is not None and not converged:
             from sklearn.exceptions import ConvergenceWarning   # only here: keeps party start-up fast
@@ -322,21 +449,33 @@ class SecureLogisticRegression:
         # Predictions always use the secret parameters, so that every party runs the same
         # protocol even after the model was revealed to some of them only.
         self._params = (self.coef_.reshape(d), self.intercept_)
+        self._w = w
         return self
 
     def decision_function(self, X):
-        """Secure decision values X @ coef_.T + intercept_ (shape (n,)) for a secure X (n, d)."""
+        """Secure decision values X @ coef_.T + intercept_ (shape (n,)) for a secure X (n, d).
+
+        For `RowBlocks` X the result is RowBlocks of the same blocks (one block at a time is
+        worked on); for a secure array, one secure array.
+        """
         coef, intercept = self._params
-        return fastmpc.matmul(X, coef) + intercept
+        parts = [fastmpc.matmul(Xb, coef) + intercept for Xb in _as_blocks(X)]
+        return _blocked_like(parts, X)
 
     def predict_proba(self, X):
-        """Secure class probabilities, shape (n, 2): columns P(y=0) and P(y=1)."""
-        p = fastmpc.sigmoid(self.decision_function(X))
-        return mpc.np_column_stack((1 - p, p))
+        """Secure class probabilities, shape (n, 2): columns P(y=0) and P(y=1) (RowBlocks for
+        RowBlocks X)."""
+        parts = []
+        for z in _as_blocks(self.decision_function(X)):
+            p = fastmpc.sigmoid(z)
+            parts.append(mpc.np_column_stack((1 - p, p)))
+        return _blocked_like(parts, X)
 
     def predict(self, X):
-        """Secure 0/1 predictions [decision value > 0] (one secure comparison per row)."""
-        return predict_from_decision(self.decision_function(X))
+        """Secure 0/1 predictions [decision value > 0] (one secure comparison per row;
+        RowBlocks for RowBlocks X)."""
+        parts = [predict_from_decision(z) for z in _as_blocks(self.decision_function(X))]
+        return _blocked_like(parts, X)
 
     def score(self, X, y):
         """Secure accuracy of the predictions on (X, y)."""
@@ -360,6 +499,192 @@ class SecureLogisticRegression:
         self.coef_ = out[:d].reshape(1, d)
         self.intercept_ = out[d:]
         return self.coef_, self.intercept_
+
+
+def _labels(rows):
+    return RowBlocks([yb for _, yb in rows.pairs])
+
+
+def _fold_bounds(n, K):
+    """Rows [start, stop) of the K contiguous folds, as scikit-learn's KFold sizes them (the
+    first n % K folds one row longer)."""
+    sizes = [n // K + (k < n % K) for k in range(K)]
+    edges = np.concatenate(([0], np.cumsum(sizes)))
+    return [(int(edges[k]), int(edges[k + 1])) for k in range(K)]
+
+
+def _except(blocks, start, stop):
+    """The rows of blocks outside [start, stop), as RowBlocks (views)."""
+    n = blocks.n_rows
+    parts = [b for b in blocks.rows(0, start).blocks + blocks.rows(stop, n).blocks if b.shape[0]]
+    return RowBlocks(parts)
+
+
+@asyncoro.mpc_coro
+async def _as_raw_integer(x):
+    """The secure fixed-point x, whose value is an integer c, as the value c·2**-f (its raw
+    field element c): an exact division by 2**f, as the field's inverse of 2**f."""
+    stype = type(x)
+    await mpc.returnType((stype, False, x.shape))
+    field = stype.sectype.field
+    x = await mpc.gather(x)
+    inverse = pow(1 << stype.sectype.frac_length, -1, field.modulus)
+    return field.array(x.value * inverse % field.modulus, check=False)
+
+
+def _correct(y, labels):
+    """Secure number of rows with label == y (both 0/1, RowBlocks or arrays), exactly:
+    n − P − P̂ + 2·TP with the sums and the dot product of integral predictions exact."""
+    from mpclab.metrics.classification import _counts
+    P, Pp, TP, n = _counts(y, labels)
+    return n - P - Pp + TP * 2
+
+
+class SecureLogisticRegressionCV:
+    """Logistic regression with C chosen by K-fold cross-validation, all in MPC.
+
+    Like scikit-learn's ``LogisticRegressionCV(Cs, cv=K)`` with its default scoring, accuracy:
+    fold k is the k-th contiguous block of rows (scikit-learn's unshuffled ``KFold`` sizes;
+    after the secure join the rows stand in the helper's secret random order, so a fold is a
+    random subset of people that no party can link to anyone).  For every fold, each C of
+    `Cs` in the given order is fitted on the other K−1 folds, warm-started from the previous
+    C's model on the same fold, and scored by its accuracy on the held-out fold.  The Gram
+    matrix of every fold is computed once and reused for all C (the first step's Hessian
+    ``XᵀX/4`` of the K−1 training folds is the sum of theirs).  The C with the best mean
+    accuracy over the folds (the first of equals, as scikit-learn) is then fitted on all rows,
+    warm-started from the mean of the folds' models at that C.
+
+    Parameters
+    ----------
+    Cs : sequence of float, or int
+        The candidates; an int k gives scikit-learn's ``np.logspace(-4, 4, k)``.
+    cv : int, default 5
+        K, the number of folds.
+    fit_intercept, max_iter, tol, int_bits
+        As for `SecureLogisticRegression`, for every fit.
+
+    Attributes
+    ----------
+    Cs_ : numpy array of the candidates
+    C_ : float, public: the chosen C
+    mean_scores_ : numpy array, public: the mean held-out accuracy of every candidate, exact
+        (computed from exact counts: ``(1/K)·Σ_k correct_k / n_k``)
+    model_ : SecureLogisticRegression, fitted on all rows with C_ (its coefficients secret
+        until ``await model_.reveal(...)``); coef_, intercept_, n_iter_ are the model's.
+
+    What is opened, in this order: per fit (K·len(Cs) + 1 of them) what
+    `SecureLogisticRegression.fit` opens (the classes bit, range bits, convergence bits
+    with tol); then the mean held-out accuracy of every candidate, at once (so C_ is a
+    public function of opened values).  The fold models and the per-fold accuracies stay
+    secret; the final model is opened only if the caller reveals it.
+    """
+
+    def __init__(self, Cs=10, *, cv=5, fit_intercept=True, max_iter=25, tol=1e-4,
+                 int_bits=None):
+        self.Cs = Cs
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.int_bits = int_bits
+
+    def _model(self, C):
+        return SecureLogisticRegression(C, fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+                                        tol=self.tol, int_bits=self.int_bits)
+
+    async def fit(self, X, y, *, progress=None):
+        """Cross-validate every C, choose C_, fit `model_` on all rows; returns self.
+
+        X (n, d), y (n,) as for `SecureLogisticRegression.fit` (secure arrays or RowBlocks).
+        progress: called as ``progress('cross-validation', done, total)`` after each fit.
+        """
+        Cs = np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, int) else np.asarray(self.Cs, float)
+        self.Cs_ = Cs
+        K = self.cv
+        X = _as_blocks(X)
+        n, d = X.shape
+        if y.shape != (n,):
+            raise ValueError(f'y has shape {y.shape}, expected ({n},)')
+        if not 2 <= K <= n:
+            raise ValueError(f'cv={K} folds of {n} rows')
+        y = y if isinstance(y, RowBlocks) else RowBlocks.from_array(y, BLOCK_ROWS)
+        folds = _fold_bounds(n, K)
+        sectype = X.blocks[0].sectype
+        f = sectype.frac_length
+        # Every fold's augmented Gram matrix once, at the scale of the smallest training set;
+        # a training set of K-1 folds adds them up (and halves them if its s is larger).
+        s_of = [max((n - (b - a)).bit_length() - 1, 0) for a, b in folds]
+        s_all = max(n.bit_length() - 1, 0)
+        s0 = min(s_of)
+        grams = [_Rows(X.rows(a, b), y.rows(a, b), self.fit_intercept).gram(f + s0 + 2)
+                 for a, b in folds]
+
+        def scaled(total, s):
+            return fastmpc.trunc(total, s - s0) if s > s0 else total
+        sizes = [b - a for a, b in folds]
+        common = math.lcm(*sizes)
+        total_fits, done = K * len(Cs) + 1, 0
+        weighted = [0] * len(Cs)     # Σ_k correct_k · (common / n_k), exact integers
+        paths = []                   # every fold's secret model along the path of Cs
+        for k, (a, b) in enumerate(folds):
+            rows = _Rows(_except(X, a, b), _except(y, a, b), self.fit_intercept)
+            gram = scaled(sum(g for j, g in enumerate(grams) if j != k), s_of[k])
+            held_X, held_y = X.rows(a, b), y.rows(a, b)
+            w, path = None, []
+            for i, C in enumerate(Cs):
+                model = self._model(C)
+                await model._fit(rows, w, None, gram, checks=not i)
+                w = model._w
+                path.append(w)
+                labels = model.predict(held_X)
+                weighted[i] = weighted[i] + _correct(held_y, labels) * (common // sizes[k])
+                done += 1
+                if progress:
+                    progress('cross-validation', done, total_fits)
+            paths.append(path)
+        raw = await mpc.output(security.intended(_as_raw_integer(mpc.np_fromlist(weighted))))
+        f_scale = 2**f
+        exact = [Fraction(int(round(float(v) * f_scale)), K * common) for v in raw]
+        best = max(range(len(Cs)), key=lambda i: (exact[i], -i))
+        self.mean_scores_ = np.array([float(v) for v in exact])
+        self.C_ = float(Cs[best])
+        start = paths[0][best]
+        for path in paths[1:]:
+            start = start + path[best]
+        start = start * (1 / K)
+        model = self.model_ = self._model(self.C_)
+        rows = _Rows(X, y, self.fit_intercept)
+        await model._fit(rows, start, None, scaled(sum(grams), s_all))
+        if progress:
+            progress('cross-validation', total_fits, total_fits)
+        return self
+
+    @property
+    def coef_(self):
+        return self.model_.coef_
+
+    @property
+    def intercept_(self):
+        return self.model_.intercept_
+
+    @property
+    def n_iter_(self):
+        return self.model_.n_iter_
+
+    def decision_function(self, X):
+        return self.model_.decision_function(X)
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def score(self, X, y):
+        return self.model_.score(X, y)
+
+    async def reveal(self, receivers=None):
+        return await self.model_.reveal(receivers)
 
 
 # Decision values of trained models stay far below 2**15 (training needs |z| <= 1024), so a

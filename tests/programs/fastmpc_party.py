@@ -41,13 +41,15 @@ async def main():
     a, b, A, w, z = (mpc.input(secfxp.array(x if mpc.pid == 0 else np.zeros(x.shape), integral=False),
                                senders=0) for x in data)
     fast = [fastmpc.mul(a, b), fastmpc.matmul(A, w), fastmpc.matmul_t(A, A), fastmpc.trunc(a, 3),
-            fastmpc.mul(a, b, 32 + 2), fastmpc.sigmoid(z)]
+            fastmpc.mul(a, b, 32 + 2), fastmpc.sigmoid(z),
+            fastmpc.matmul_t_sum((A[i:i + 70], A[i:i + 70]) for i in range(0, len(a), 70))]
     stock = [a * b, A @ w, A.T @ A, mpc.np_trunc(a, f=3), (a * b) * 0.25]
     fast = [np.asarray(await mpc.output(x)) for x in fast]
     stock = [np.asarray(await mpc.output(x)) for x in stock]
     n = len(data[0])
     # mul, matmul, matmul_t (d*d), trunc, mul with shift, sigmoid (38 products and a shift)
-    expected = n + n + data[2].shape[1]**2 + n + n + 39 * n
+    # ... and matmul_t_sum over blocks of 70 rows (d*d)
+    expected = n + n + data[2].shape[1]**2 + n + n + 39 * n + data[2].shape[1]**2
     ledger = security.ledger.report()
     opened = security.ledger.count('mpc')
     within = [await fastmpc.all_within(a, 9), await fastmpc.all_within(a, 5)]   # |a| < 50
@@ -59,8 +61,8 @@ async def main():
     await mpc.shutdown()
     if mpc.pid == 0:
         a, b, A, w, z = data
-        exact = [a * b, A @ w, A.T @ A, a / 8, a * b / 4, np.exp(-np.logaddexp(0, -z))]
-        names = ['mul', 'matmul', 'matmul_t', 'trunc', 'mul_shift', 'sigmoid']
+        exact = [a * b, A @ w, A.T @ A, a / 8, a * b / 4, np.exp(-np.logaddexp(0, -z)), A.T @ A]
+        names = ['mul', 'matmul', 'matmul_t', 'trunc', 'mul_shift', 'sigmoid', 'matmul_t_sum']
         out = {'parties': len(mpc.parties), 'threshold': mpc.threshold,
                'vs_exact': {k: float(np.abs(x - e).max()) for k, x, e in zip(names, fast, exact)},
                'vs_mpyc': {k: float(np.abs(x - s).max()) for k, x, s in zip(names, fast, stock)},

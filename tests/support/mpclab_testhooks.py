@@ -8,6 +8,10 @@
   `mpclab.fastmpc`, the parties also open the *unmasked* values and stop with an error if
   any lies outside the range the opening assumes.  This discloses everything: tests only.
   Violations are also appended to ``$MPCLAB_TEST_CHECK_OPENINGS_LOG`` if that is set.
+* ``MPCLAB_TEST_DUMP_CV=PATH``: `SecureLogisticRegressionCV.fit` first opens its training
+  rows, in their secret order, to every party, and party 0 saves them to PATH (.npz): so a
+  test learns the folds (contiguous blocks of that order) and can cross-validate the same
+  rows in plaintext.  This discloses the training table: tests only.
 
 `install_from_environment` is called by ``sitecustomize`` in party processes; the in-process
 tests call `install_opening_check` themselves.
@@ -18,7 +22,7 @@ import sys
 import time
 
 __all__ = ['install_from_environment', 'install_fault', 'install_recorder',
-           'install_opening_check', 'OpeningOutOfRange']
+           'install_opening_check', 'install_cv_dump', 'OpeningOutOfRange']
 
 
 class OpeningOutOfRange(AssertionError):
@@ -79,6 +83,33 @@ def install_opening_check(log=None):
     _hooks.opening_checks.append(check)
 
 
+def install_cv_dump(path):
+    from mpclab import _hooks
+
+    def patch(phase):
+        # At the first phase mpclab's modules are loaded; the class is patched once.
+        from mpclab.models import logistic
+        cls = logistic.SecureLogisticRegressionCV
+        if getattr(cls.fit, 'dumps_rows', False):
+            return
+        fit = cls.fit
+
+        async def fit_and_dump(self, X, y, **kwargs):
+            import numpy as np
+            from mpyc.runtime import mpc
+            from mpclab.blocks import RowBlocks
+
+            def whole(a):
+                return a.array() if isinstance(a, RowBlocks) else a
+            Xo, yo = await mpc.output(whole(X)), await mpc.output(whole(y))
+            if mpc.pid == 0:
+                np.savez(path, X=np.asarray(Xo, dtype=float), y=np.asarray(yo, dtype=float))
+            return await fit(self, X, y, **kwargs)
+        fit_and_dump.dumps_rows = True
+        cls.fit = fit_and_dump
+    _hooks.phase_started.append(patch)
+
+
 def install_from_environment():
     fault = os.environ.get('MPCLAB_TEST_FAULT')
     if fault:
@@ -88,6 +119,9 @@ def install_from_environment():
         install_recorder(record)
     if os.environ.get('MPCLAB_TEST_CHECK_OPENINGS'):
         install_opening_check(os.environ.get('MPCLAB_TEST_CHECK_OPENINGS_LOG'))
+    dump = os.environ.get('MPCLAB_TEST_DUMP_CV')
+    if dump:
+        install_cv_dump(dump)
 
 
 if __name__ == '__main__':
