@@ -42,7 +42,8 @@ class OptionError(ValueError):
 
 
 def option(default: Any = REQUIRED, help: str = '', *, agreed: bool = True, metavar: str | None = None,
-           choices: tuple | None = None, path: bool = False, kind: str | None = None) -> Any:
+           choices: tuple | None = None, path: bool = False, kind: str | None = None,
+           each_party: bool = False) -> Any:
     """A dataclass field describing one option.
 
     kind: 'int', 'float', 'str', 'flag' (bool, no value), 'strs' (one or more strings),
@@ -52,7 +53,7 @@ def option(default: Any = REQUIRED, help: str = '', *, agreed: bool = True, meta
     if kind is None:
         kind = {bool: 'flag', int: 'int', float: 'float', tuple: 'strs'}.get(type(default), 'str')
     meta = {'help': help, 'agreed': agreed, 'metavar': metavar, 'choices': choices,
-            'path': path, 'kind': kind}
+            'path': path or each_party, 'kind': kind, 'each_party': each_party}
     if default is REQUIRED:
         return field(metadata=meta)
     return field(default=default, metadata=meta)
@@ -286,7 +287,7 @@ class ModelOutputOptions:
                               'scaled (as trained)', choices=('original', 'scaled'))
     model_out: str | None = option(None, 'each party that receives the model (or, for a secret '
                                    'model, its shares) writes it here as JSON', agreed=False,
-                                   metavar='PATH', path=True, kind='str')
+                                   metavar='PATH', each_party=True, kind='str')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,7 +313,7 @@ class DescribeOptions:
     min_count: int = option(5, 'histogram cells with fewer people are suppressed in MPC before '
                             'anything is opened (default 5)', metavar='N')
     plot: str | None = option(None, 'this party writes a PNG of the correlation matrix and the '
-                              'histograms here', agreed=False, metavar='PNG', path=True, kind='str')
+                              'histograms here', agreed=False, metavar='PNG', each_party=True, kind='str')
 
     def __post_init__(self):
         _check(self.bins >= 1, 'bins', 'must be at least 1')
@@ -342,7 +343,7 @@ class RunOptions:
     connect_timeout: float = option(60.0, 'every party must be connected within this time '
                                     '(default 60)', agreed=False, metavar='SECONDS')
     json: str | None = option(None, "write this party's summary here", agreed=False,
-                              metavar='PATH', path=True, kind='str')
+                              metavar='PATH', each_party=True, kind='str')
     progress: bool = option(False, 'show progress on stderr even when it is not a terminal',
                             agreed=False)
     verbose: bool = option(False, "show MPyC's own log lines (on stderr)", agreed=False)
@@ -486,13 +487,29 @@ class Options:
     def fingerprint(self) -> str:
         return fingerprint(self.program, self.agreed())
 
-    def for_party(self, pid: int) -> 'Options':
-        """The options with ``{party}`` in every path replaced by this party's number."""
+    def for_party(self, pid: int, shared_command_line: bool = False) -> 'Options':
+        """The options with ``{party}`` in every path replaced by this party's number.
+
+        With a `shared_command_line` (MPyC's ``-M``: every local party got the same options), a
+        file that each party writes (``--json``, ``--model-out``, ``--plot``) but whose path has
+        no ``{party}`` is written by party 0 alone, rather than by all of them at once.  A secret
+        model cannot be kept that way (every party's shares are needed): that is an OptionError.
+        """
         groups = {}
         for attr, group in self.groups.items():
-            changes = {f.name: getattr(group, f.name).replace('{party}', str(pid))
-                       for f in dataclasses.fields(group)
-                       if f.metadata['path'] and getattr(group, f.name)}
+            changes = {}
+            for f in dataclasses.fields(group):
+                value = getattr(group, f.name)
+                if not f.metadata['path'] or not value:
+                    continue
+                if f.metadata['each_party'] and shared_command_line and '{party}' not in value:
+                    if attr == 'output' and f.name == 'model_out' and group.secret_model:
+                        raise OptionError('model_out', f'--model-out {value}: with -M every party '
+                                          f'keeps its own shares of the secret model: put {{party}} '
+                                          f'in the path (e.g. model_{{party}}.json)')
+                    changes[f.name] = value if pid == 0 else None
+                else:
+                    changes[f.name] = value.replace('{party}', str(pid))
             groups[attr] = dataclasses.replace(group, **changes) if changes else group
         return dataclasses.replace(self, groups=groups)
 

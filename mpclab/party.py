@@ -67,8 +67,8 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
     where = f'mpclab party {pid}'
 
     if options is not None:
-        options = options.for_party(pid)
         try:
+            options = options.for_party(pid, shared_command_line=bool(mpc.options.M) and n > 1)
             options.check_parties(n)
         except OptionError as exc:
             option_error = exc

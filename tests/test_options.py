@@ -6,6 +6,7 @@ import dataclasses
 import pytest
 
 from mpclab import options as O
+from mpclab.options import OptionError
 from mpclab.study import approve, read_study
 
 BASE = ['--id', 'patient_id', '--target', 'charges']
@@ -56,6 +57,22 @@ def test_paths_take_the_party_number():
     mine = opts.for_party(2)
     assert mine.run.json == 'out/2.json' and mine.data.left == 'l_2.csv'
     assert opts.run.json == 'out/{party}.json'
+
+
+def test_with_one_command_line_for_all_parties_a_file_without_party_is_written_by_party_0():
+    opts = O.from_values('lasso', {'id': 'i', 'target': 't', 'json': 'o.json', 'left': 'l.csv',
+                                   'model_out': 'm.json'})
+    zero, one = opts.for_party(0, shared_command_line=True), opts.for_party(1, shared_command_line=True)
+    assert (zero.run.json, zero.output.model_out) == ('o.json', 'm.json')
+    assert (one.run.json, one.output.model_out) == (None, None)
+    assert one.data.left == 'l.csv'                  # inputs are not "written by each party"
+    assert opts.for_party(1).run.json == 'o.json'   # -P/-I: each party its own command line
+    secret = O.from_values('lasso', {'id': 'i', 'target': 't', 'secret_model': True,
+                                     'model_out': 'm.json'})
+    with pytest.raises(OptionError, match=r'--model-out m.json: with -M every party keeps its own '
+                                          r'shares.*\{party\}'):
+        secret.for_party(0, shared_command_line=True)
+    assert secret.for_party(1).output.model_out == 'm.json'
 
 
 @pytest.mark.parametrize('values, message', [
