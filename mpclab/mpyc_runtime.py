@@ -49,6 +49,10 @@ def configure_logging(verbose: bool) -> None:
     (at its first import), which would write to stdout."""
     logging.basicConfig(format='{asctime} {message}', style='{', stream=sys.stderr,
                         level=logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        # asyncio warns "socket.send() raised exception." when a peer that has stopped is
+        # still written to; the party's own one-line reason says what happened
+        logging.getLogger('asyncio').setLevel(logging.ERROR)
 
 
 def _mpyc_parser():
