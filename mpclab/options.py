@@ -243,12 +243,13 @@ class LogisticOptions:
     tol: float = option(1e-4, 'stop when every gradient entry is below this (default 1e-4)')
     fixed_iterations: int | None = option(None, 'run exactly K Newton steps; reveals nothing '
                                           'about convergence', metavar='K', kind='int')
-    auc: str = option('histogram', 'ROC AUC of the test rows: histogram (the default: a secret '
-                      'histogram of the scores by class, time linear in the rows, memory bounded; '
-                      'exact at the resolution of 2**-14 on the sigmoid of the score), exact '
-                      '(pairwise comparisons up to 128 rows, else a secure sort, about n log^2 n '
-                      'comparisons and memory growing alike: refused up front if it would not '
-                      'fit), or none', choices=('histogram', 'exact', 'none'))
+    auc: str = option('auto', 'ROC AUC of the test rows: auto (the default: exact up to 128 test '
+                      'rows, else histogram), histogram (a secret histogram of the scores by '
+                      'class, time linear in the rows, memory bounded; exact at the resolution of '
+                      '2**-14 on the sigmoid of the score), exact (pairwise comparisons up to 128 '
+                      'rows, else a secure sort, about n log^2 n comparisons and memory growing '
+                      'alike: refused up front if it would not fit), or none',
+                      choices=('auto', 'histogram', 'exact', 'none'))
     cv: int | None = option(None, 'choose C by K-fold cross-validation on the training rows, '
                             'in MPC (--reg-c is then unused); reveals the chosen C and the mean '
                             'held-out accuracy of every candidate', metavar='K', kind='int')

@@ -22,7 +22,10 @@ def test_cv_options():
     assert (o.cv, o.cs, o.candidates()) == (4, (0.1, 1.0, 10.0), (0.1, 1.0, 10.0))
     default = from_values('logistic', {**BASE, 'cv': 3}).model
     assert default.candidates() == tuple(np.logspace(-4, 4, 10))
-    assert default.auc == 'histogram'
+    assert default.auc == 'auto'
+    from mpclab.programs.logistic import auc_method
+    assert [auc_method('auto', n) for n in (10, 128, 129)] == ['pairs', 'pairs', 'histogram']
+    assert [auc_method('exact', n) for n in (10, 10**5)] == ['pairs', 'sort']
     for values, message in [({'cs': [1.0]}, 'need --cv'), ({'cv': 1}, 'at least 2'),
                             ({'cv': 3, 'cs': [1.0, -1.0]}, 'positive'),
                             ({'cv': 3, 'cs': [1.0, 1.0]}, 'twice')]:

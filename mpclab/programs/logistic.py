@@ -18,8 +18,10 @@ its accuracy on the held-out one), and the final model is fitted with the chosen
 training rows.  ``--progress`` shows the training's progress (Gram matrix blocks, Newton
 steps, or the cross-validation's fits).
 
-The ROC AUC (``--auc``) is by default the histogram method: exact for the scores put on a
-scale of 2**14 steps of their sigmoid, so positive–negative pairs whose sigmoids differ by less
+The ROC AUC (``--auc``) is by default (``auto``) exact on test sets of up to
+`classification.PAIRS_MAX` rows (all pairs compared, cheaper there) and otherwise the histogram
+method (a public choice: the test-set size is public).  The histogram is exact for the scores
+put on a scale of 2**14 steps of their sigmoid, so positive–negative pairs whose sigmoids differ by less
 than about 2.4e-4 may count as ties or either way (`mpclab.metrics.histogram`); memory is
 bounded and time linear in the test rows.  ``--auc exact`` compares or sorts in MPC (exact;
 a size whose memory would not fit at some party is refused after the join, before training).
@@ -72,13 +74,19 @@ async def _check_auc_memory(method: str, n_test: int) -> None:
         raise PublicError(f'party {i}: {why} (--auc histogram)', EXIT_INPUT)
 
 
+def auc_method(option: str, n_test: int) -> str:
+    """The AUC method --auc asks for on `n_test` rows: 'pairs', 'sort', 'histogram' or 'none'."""
+    if option == 'auto':
+        return 'pairs' if n_test <= classification.PAIRS_MAX else 'histogram'
+    if option == 'exact':
+        return 'pairs' if n_test <= classification.PAIRS_MAX else 'sort'
+    return option
+
+
 def _auc(yt, scores, method: str):
-    """The secure ROC AUC by the --auc method (the scores are the model's decision values,
+    """The secure ROC AUC by `auc_method`'s method (the scores are the model's decision values,
     within ±1024 as `SecureLogisticRegression` guarantees, which the histogram needs)."""
-    if method == 'histogram':
-        return classification.roc_auc_score(yt, scores, method='histogram')
-    return classification.roc_auc_score(
-        yt, scores, method='pairs' if yt.shape[0] <= classification.PAIRS_MAX else 'sort')
+    return classification.roc_auc_score(yt, scores, method=method)
 
 
 async def run(job: Job) -> dict:
@@ -113,17 +121,17 @@ async def run(job: Job) -> dict:
         quality = [classification.accuracy_score(yt, labels), classification.precision_score(yt, labels),
                    classification.recall_score(yt, labels), classification.f1_score(yt, labels)]
         opened = list(map(float, await mpc.output(security.intended(quality))))
-        auc = None
-        if logistic.auc != 'none':
+        auc, method = None, auc_method(logistic.auc, test.n_rows)
+        if method != 'none':
             if await mpc.output(security.intended(classification.both_classes(yt))):
-                auc = float(await mpc.output(security.intended(_auc(yt, scores, logistic.auc))))
+                auc = float(await mpc.output(security.intended(_auc(yt, scores, method))))
             else:
                 warn('the test rows hold one class only: ROC AUC is undefined (reported as null)')
         confusion = np.rint(await mpc.output(security.intended(cm))).astype(int).tolist()
     accuracy, precision, recall, f1 = opened
     metrics = {'accuracy': accuracy, 'precision': precision, 'recall': recall, 'f1': f1,
-               'auc': auc, 'auc_method': logistic.auc, 'confusion': confusion}
-    if logistic.auc == 'histogram':
+               'auc': auc, 'auc_method': method, 'confusion': confusion}
+    if method == 'histogram':
         metrics['auc_resolution_bits'] = histogram.DEFAULT_BITS
     reg_c = logistic.reg_c if logistic.cv is None else model.C_
     summary = {**model_summary(result, train, test, options, final), 'reg_c': reg_c,
