@@ -81,17 +81,17 @@ def confirmed_hits(data: bytes, name: str, needle: bytes) -> bool:
     value's bits in the partial bytes on either side of it too, as a real leak's would be.
 
     The 5-byte needles alone meet random traffic of a few MB by chance once in about a
-    hundred runs; the neighbours' bits make that a thousand times rarer.  Other needles
+    hundred runs; the neighbours' bits (2 to 10 more) make that far rarer.  Other needles
     (text, floats, hashes) are long enough as they are.
     """
     parts = name.split(' ')
-    if len(parts) != 4 or parts[1] != '<<' or needle not in data:
-        return needle in data
+    start = data.find(needle)   # one search of the (megabytes of) traffic for most needles
+    if start < 0 or len(parts) != 4 or parts[1] != '<<':
+        return start >= 0
     value, shift, order = int(parts[0]), int(parts[2]), parts[3]
     below, above = _masked_neighbours(value, shift)
     if order == 'be':
         below, above = above, below   # in the stream: the high byte comes first
-    start = data.find(needle)
     while start >= 0:
         before = data[start - 1] if start > 0 else None
         end = start + len(needle)
