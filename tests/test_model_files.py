@@ -142,7 +142,9 @@ def coefficient_needles(values):
     for v in values:
         if abs(v) < 1e-3:
             continue
-        out[f'text {v:.4f}'] = f'{v:.4f}'.encode()
+        text = repr(float(v))   # as JSON writes it: its first four decimals (not rounded)
+        if 'e' not in text:
+            out[f'text {text}'] = text[:text.index('.') + 5].encode()
         e = int(abs(v) * 2**32) >> 12
         for k in (e - 1, e, e + 1):
             out.update(integer_needles(k, min_bytes=4))

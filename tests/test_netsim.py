@@ -225,16 +225,19 @@ def test_mpyc_parties_through_relays():
 
 def test_cli_prints_party_arguments():
     import subprocess
-    base = free_ports(1)[0]  # a port the OS would hand out now, well away from 11365
     root = pathlib.Path(__file__).parents[1]
-    proc = subprocess.Popen([sys.executable, '-m', 'mpclab.netsim', '--parties', '3',
-                             '--base-port', str(base), '--latency-ms', '1'],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = [proc.stdout.readline() for _ in range(5)]
-    finally:
-        proc.terminate()
-        rest, _ = proc.communicate(timeout=30)
+    for _ in range(3):   # the ports just after a free one may be taken by then: try others
+        base = free_ports(1)[0]  # a port the OS would hand out now, well away from 11365
+        proc = subprocess.Popen([sys.executable, '-m', 'mpclab.netsim', '--parties', '3',
+                                 '--base-port', str(base), '--latency-ms', '1'],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            lines = [proc.stdout.readline() for _ in range(5)]
+        finally:
+            proc.terminate()
+            rest, _ = proc.communicate(timeout=30)
+        if 'address already in use' not in (''.join(lines) + rest).lower():
+            break
     assert lines[0].startswith('3 relays running')
     assert lines[1].split() == ['party', '0:', '-P', f'127.0.0.1:{base}',
                                 '-P', f'127.0.0.1:{base + 3}', '-P', f'127.0.0.1:{base + 4}',
