@@ -232,3 +232,14 @@ def test_with_three_owners_no_party_receives_another_owners_identifiers_or_value
             assert not leaked, f'party {pid} received {leaked[:5]} of owner {owner}'
     # the detector works: public column names, sent as text like everything else, are found
     assert b'C_public_column_2' in seen[0] and b'A_public_column_0' in seen[2]
+
+
+@pytest.mark.slow
+def test_python_api_takes_one_dataframe_per_owner(tmp_path):
+    import mpclab
+    tables = owner_tables(np.random.default_rng(8), [20, 18, 22], 12)
+    out = tmp_path / 'joined.csv'
+    result = mpclab.run('join', parties=4, owners=3, data=tables, id='id', reveal_to=0,
+                        save_joined=str(out))
+    assert result.summary['owner_rows'] == [20, 18, 22]
+    assert_same_rows(pd.read_csv(out), chained_merge(tables).drop(columns='id'))
