@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from mpclab import __version__
 
@@ -237,6 +237,9 @@ class ElasticNetOptions(LassoOptions):
 class RidgeOptions(LassoOptions):
     """Ridge regression (scikit-learn's objective and names); --cv chooses alpha."""
 
+    # ridge's penalty has no alpha_max (every alpha > 0 leaves coefficients), so no path
+    NOT_OPTIONS: ClassVar[tuple[str, ...]] = ('n_alphas',)
+
     alpha: float = option(1.0, "L2 penalty, as in scikit-learn's Ridge: ||y − Xw − b||² + "
                           'alpha·||w||², not divided by the number of rows (default 1.0)')
 
@@ -406,7 +409,12 @@ def option_specs(program: str) -> dict[str, tuple[str, dataclasses.Field]]:
         groups = PROGRAMS[program]
     except KeyError:
         raise OptionError('program', f'unknown program {program!r}; one of {", ".join(PROGRAMS)}') from None
-    return {f.name: (attr, f) for attr, cls in groups for f in dataclasses.fields(cls)}
+    return {f.name: (attr, f) for attr, cls in groups for f in option_fields(cls)}
+
+
+def option_fields(cls) -> list[dataclasses.Field]:
+    """A group's fields that are options of its programs (not those it sets aside)."""
+    return [f for f in dataclasses.fields(cls) if f.name not in getattr(cls, 'NOT_OPTIONS', ())]
 
 
 def _int_bits(value) -> int | str:
@@ -628,7 +636,7 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
               'run': 'running (this party only)'}
     for attr, cls in PROGRAMS[program]:
         group = parser.add_argument_group(titles[attr])
-        for f in dataclasses.fields(cls):
+        for f in option_fields(cls):
             m = f.metadata
             kw: dict[str, Any] = {'help': m['help'], 'dest': f.name}
             if m['metavar']:

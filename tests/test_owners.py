@@ -103,6 +103,28 @@ def test_joins_of_three_and_four_owners_equal_the_chained_merge(tmp_path, n_owne
     assert res.intersection_size == len(expected)
 
 
+def test_a_seeded_split_of_three_owners_puts_the_first_owners_marked_people_first(tmp_path):
+    from mpclab.join import is_test_id
+    tables = owner_tables(np.random.default_rng(4), [40, 35, 38], 30)
+    paths = []
+    for k, t in enumerate(tables):
+        t.to_csv(tmp_path / f'o{k}.csv', index=False)
+        paths.append(str(tmp_path / f'o{k}.csv'))
+
+    async def go():
+        await mpc.start()
+        res = await secure_join([load_party_table(p, 'id') for p in paths], split=(9, 0.3))
+        df = await res.table.reveal()
+        await mpc.shutdown()
+        return res, df
+    res, got = mpc.run(go())
+    merged = chained_merge(tables)
+    marked = merged['id'].map(lambda i: is_test_id(i, 9, 0.3)).to_numpy()
+    assert res.n_test == marked.sum() > 0 and res.seeded_split
+    assert_same_rows(got.iloc[:res.n_test], merged[marked].drop(columns='id'))
+    assert_same_rows(got.iloc[res.n_test:], merged[~marked].drop(columns='id'))
+
+
 def test_roles_of_k_owners():
     assert Roles.for_parties(4, owners=3) == Roles((0, 1, 2), 3)
     assert Roles.for_parties(6, 5, owners=3).helper == 5
@@ -133,24 +155,32 @@ def test_join_program_of_k_owners_equals_the_chained_merge(tmp_path, n_owners, p
 
 @pytest.mark.slow
 def test_lasso_on_three_owners_matches_sklearn_on_the_chained_merge(tmp_path):
+    """Min-max scaled by each of three owners, the model back in the owners' units."""
     rng = np.random.default_rng(5)
     tables = owner_tables(rng, [150, 140, 160], 120, widths=[2, 2, 1], target=True)
+    for k, t in enumerate(tables):   # other units at each owner
+        t[t.columns[1]] = t[t.columns[1]] * 10 ** k - k
     data = write_tables(tmp_path, tables)
     js, model = tmp_path / 'out.json', tmp_path / 'model.json'
-    alpha = 0.005
+    alpha = 0.002
     r = run_local(LASSO, ['--owners', '3', '--data', data, '--id', 'id', '--target', 'y',
-                          '--int-bits', '2', '--alpha', str(alpha), '--tol', '1e-6',
+                          '--scale', 'minmax', '--alpha', str(alpha), '--tol', '1e-6',
                           '--test-fraction', '0', '--json', str(js), '--model-out', str(model)],
                   4, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(js.read_text())
-    joined = plaintext_join_tables([str(tmp_path / f'owner_{k}.csv') for k in range(3)], 'id')
-    X, y = joined.drop(columns=['id', 'y']), joined['y']
+    assert out['model']['units'] == 'original'
+    paths = [str(tmp_path / f'owner_{k}.csv') for k in range(3)]
+    scaled = plaintext_join_tables(paths, 'id', scale='minmax')
+    X, y = scaled.drop(columns=['id', 'y']), scaled['y']
     sk = Lasso(alpha=alpha, tol=1e-6, max_iter=100_000).fit(X, y)
+    # the same model: sklearn's on the scaled table, and the secure one in original units
+    raw = chained_merge(tables).set_index('id').loc[scaled['id']]
     coef = np.array([out['coef'][f] for f in X.columns])
-    np.testing.assert_allclose(coef, sk.coef_, atol=1e-3)
-    assert abs(out['intercept'] - sk.intercept_) < 1e-3
-    assert np.all((np.abs(coef) < 1e-6) == (sk.coef_ == 0))
+    lo, hi = tables[-1]['y'].min(), tables[-1]['y'].max()
+    np.testing.assert_allclose(raw[list(X.columns)].to_numpy() @ coef + out['intercept'],
+                               lo + (hi - lo) * sk.predict(X), atol=2e-3 * (hi - lo))
+    assert np.all((np.abs(coef) < 1e-9) == (sk.coef_ == 0))
     saved = json.loads(model.read_text())
     assert saved['columns']['owners'] == [list(t.columns[1:]) for t in tables]
 
@@ -168,7 +198,7 @@ def test_lasso_on_three_owners_matches_sklearn_on_the_chained_merge(tmp_path):
     merged = chained_merge(new).set_index('id').sort_index()
     assert list(got.index) == list(merged.index)
     expected = merged[list(X.columns)].to_numpy() @ coef + out['intercept']
-    np.testing.assert_allclose(got['predicted_y'], expected, atol=1e-3)
+    np.testing.assert_allclose(got['predicted_y'], expected, atol=2e-3 * (hi - lo))
     # a model of three owners is not applied to two
     r = run_local(PREDICT, ['--left', new_data.format(party=0), '--right',
                             new_data.format(party=1), '--id', 'id', '--model', str(model)], 3,
