@@ -785,7 +785,11 @@ async def secure_join(tables, params=None, session=None, roles=None, split=None,
                         _helper_rows, [b''.join(s.masks) for s in helper_sides], m, widths,
                         _mask_bits(params), scale, secfxp.field.order))
                 x_h = await _input_shares(secfxp, h_share, H, (m, len(columns)))
-                values = np.hstack(parts) + x_h
+                # one (m, d) array fewer alive at the peak: the owners' parts go before the sum
+                h_share, joined = None, np.hstack(parts)
+                del parts
+                values = joined + x_h
+                del joined, x_h
             tell.add(m)
     finally:
         for s in helper_sides + owner_sides:
