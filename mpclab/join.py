@@ -72,6 +72,7 @@ the matched marked rows first and sends their number, `n_test`, to every party. 
 """
 
 import collections
+import contextlib
 import hashlib
 import os
 import secrets
@@ -327,27 +328,35 @@ class _Progress:
             self.progress(self.stage, self.done, self.total)
 
 
-async def _map(pool, submit, fn, jobs, tell):
-    """[fn(*args) for size, args in jobs], in order, with at most `pool.window` in flight.
+async def _stream(pool, submit, fn, jobs, tell):
+    """fn(*args) for size, args in jobs, yielded in order, with at most `pool.window` in flight.
 
-    Only the chunks in flight are held twice in memory; `tell.add(size)` follows each one.
+    Only the chunks in flight and the one yielded are in memory; `tell.add(size)` follows
+    each one.  Close it (`contextlib.aclosing`) to cancel what is still running.
     """
-    pending, out = collections.deque(), []
+    pending = collections.deque()
     try:
         for size, args in jobs:
             pending.append((size, submit(fn, *args)))
             while len(pending) >= pool.window or (pending and pending[0][1].done()):
                 size0, future = pending.popleft()
-                out.append(await pool.wait(future))
+                result = await pool.wait(future)
                 tell.add(size0)
+                yield result
         while pending:
             size0, future = pending.popleft()
-            out.append(await pool.wait(future))
+            result = await pool.wait(future)
             tell.add(size0)
+            yield result
     finally:
         for _, future in pending:
             future.cancel()
-    return out
+
+
+async def _map(pool, submit, fn, jobs, tell):
+    """[fn(*args) for size, args in jobs], in order (as `_stream`)."""
+    async with contextlib.aclosing(_stream(pool, submit, fn, jobs, tell)) as results:
+        return [r async for r in results]
 
 
 def _submitter(pool, n_ciphertexts):
@@ -400,16 +409,16 @@ async def _owner_hash(table, key, key_bits, pool, split=None):
     return message, sk, order
 
 
-async def _owner_encrypt(table, sk, order, params, pool, progress):
-    """Ciphertexts (bytes) of every variant of the owner's rows, in the sent order."""
+def _owner_encrypt(table, sk, order, params, pool, progress):
+    """The ciphertexts (bytes) of every variant of the owner's rows in the sent order, one
+    block of `_blocks` at a time (an async generator: only the blocks in flight are held)."""
     lay = layout(len(table.columns), params)
     encoded = table.encoded[order]
     submit = _submitter(pool, table.n_rows * lay.variants)
     jobs = ((b - a, (sk, lay, _offset(params), encoded[a:b]))
             for a, b in _blocks(table.n_rows, lay.variants))
-    cts = await _map(pool, submit, joinwork.encrypt_rows, jobs,
-                     _Progress(progress, 'encrypt', table.n_rows))
-    return b''.join(cts)
+    return _stream(pool, submit, joinwork.encrypt_rows, jobs,
+                   _Progress(progress, 'encrypt', table.n_rows))
 
 
 # -- helper ------------------------------------------------------------------------------------
@@ -443,8 +452,8 @@ def _check_first(message, n_rows, params, owner):
 
 def _check_ciphertexts(data, pk, n_rows, lay, owner):
     if not isinstance(data, bytes) or len(data) != n_rows * lay.variants * pk.ciphertext_bytes:
-        raise JoinError(f'party {owner} sent ciphertexts that do not fit its {n_rows} rows',
-                        'message')
+        raise JoinError(f'party {owner} sent ciphertexts that do not fit a block of its '
+                        f'{n_rows} rows', 'message')
 
 
 class _HelperSide:
@@ -463,16 +472,23 @@ class _HelperSide:
         self.pieces = None
         self.masks = []
 
-    def place(self, data, n_rows):
-        """Put each of the owner's sent ciphertexts where its joined row needs it."""
+    def expect(self, n_rows):
+        """Prepare for the owner's `n_rows` sent rows: where each needed ciphertext goes."""
         w = paillier.PaillierPublicKey.from_dict(self.key).ciphertext_bytes
         positions = np.full(n_rows, -1, dtype=np.int64)
         positions[self.rows] = np.arange(self.m)
         k, v, t, q = self.lay.targets(positions, self.m)
-        sent = np.frombuffer(data, dtype=np.uint8).reshape(-1, w)
-        mp = self.lay.max_pieces
-        self.pieces = np.zeros((self.lay.n_pts(self.m) * mp, w), dtype=np.uint8)
-        self.pieces[t * mp + q] = sent[k * self.lay.variants + v]
+        order = np.argsort(k, kind='stable')
+        self.targets = k[order], v[order], t[order] * self.lay.max_pieces + q[order]
+        self.pieces = np.zeros((self.lay.n_pts(self.m) * self.lay.max_pieces, w), dtype=np.uint8)
+
+    def place(self, data, row_start, row_stop):
+        """Put the ciphertexts of sent rows [row_start, row_stop) where the joined rows need
+        them (the rest, of unmatched rows, are dropped at once)."""
+        k, v, where = self.targets
+        lo, hi = np.searchsorted(k, [row_start, row_stop])
+        sent = np.frombuffer(data, dtype=np.uint8).reshape(-1, self.pieces.shape[1])
+        self.pieces[where[lo:hi]] = sent[(k[lo:hi] - row_start) * self.lay.variants + v[lo:hi]]
 
     async def returned(self, c, pool):
         """The c-th chunk of masked, re-randomised ciphertexts for the owner (bytes)."""
@@ -731,17 +747,27 @@ async def secure_join(tables, params=None, session=None, roles=None, split=None,
             del to_helper, messages
 
         with phase('join:encrypt'):
-            cts = [None] * n_owners
-            for k in mine:
-                cts[k] = await _owner_encrypt(tables[k], keys[k], orders[k], params, pool,
-                                              progress)
-            for k, owner in enumerate(owners):
-                data = await _send(cts[k] if pid == owner else None, owner, [H])
-                cts[k] = None
-                if pid == H:
-                    _check_ciphertexts(data, pks[k], owner_rows[k], lays[k], owner)
-                    helper_sides[k].place(data, owner_rows[k])
-                del data
+            # Block by block, the owners' blocks alternating: an owner encrypts its next blocks
+            # while one travels and the helper puts it in place; nobody holds all of an
+            # owner's ciphertexts twice.
+            if pid == H:
+                for k in range(n_owners):
+                    helper_sides[k].expect(owner_rows[k])
+            blocks = [_blocks(owner_rows[k], lays[k].variants) for k in range(n_owners)]
+            steps = [(k, j) for j in range(max(map(len, blocks))) for k in range(n_owners)
+                     if j < len(blocks[k])]
+            async with contextlib.AsyncExitStack() as stack:
+                sources = {k: await stack.enter_async_context(contextlib.aclosing(
+                    _owner_encrypt(tables[k], keys[k], orders[k], params, pool, progress)))
+                    for k in mine}
+                for k, j in steps:
+                    owner, (a, b) = owners[k], blocks[k][j]
+                    data = await anext(sources[k]) if k in sources else None
+                    data = await _send(data, owner, [H])
+                    if pid == H:
+                        _check_ciphertexts(data, pks[k], b - a, lays[k], owner)
+                        helper_sides[k].place(data, a, b)
+                    del data
 
         with phase('join:decrypt'):
             # The helper returns each chunk as soon as it is masked, and the owner decrypts it

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor, ThreadPoolExecutor
 
 __all__ = ['Pool', 'local_workers']
 
@@ -59,7 +59,7 @@ class Pool:
         self.workers = max(1, workers or local_workers())
         self.inline = inline
         self._client = self._own_client = None
-        self._executor = None
+        self._executor = self._starter = None
         if dask is not None:
             self._client, self._own_client = _dask_client(dask)
             self.workers = max(1, sum(self._client.nthreads().values()))
@@ -87,6 +87,26 @@ class Pool:
             self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx)
         return self._executor
 
+    def _submit_off_loop(self, fn, *args) -> Future:
+        """Submit to the processes from a thread of their own: starting the fork server and
+        the workers waits for their imports (seconds on a loaded machine), which must not stall
+        the event loop, and with it the keep-alives that tell the peers this party is alive."""
+        outer = Future()
+
+        def start_and_submit():
+            if outer.cancelled():
+                return
+            try:
+                inner = self._processes().submit(fn, *args)
+            except BaseException as exc:
+                outer.set_exception(exc)
+                return
+            inner.add_done_callback(lambda f: _settle(outer, f))
+        if self._starter is None:
+            self._starter = ThreadPoolExecutor(1, 'mpclab-start')
+        self._starter.submit(start_and_submit)
+        return outer
+
     def submit(self, fn, *args) -> Future:
         """fn(*args) somewhere off the event loop (or at once, inline)."""
         if self.kind == 'inline':
@@ -98,8 +118,9 @@ class Pool:
             return future
         if self.kind == 'dask':
             return _from_dask(self._client.submit(fn, *args, pure=False))
-        executor = self._processes() if self.kind == 'processes' else self._executor
-        return executor.submit(fn, *args)
+        if self.kind == 'processes':
+            return self._submit_off_loop(fn, *args)
+        return self._executor.submit(fn, *args)
 
     def run_local(self, fn, *args) -> Future:
         """fn(*args) on a thread of this process (for work on data too big to ship)."""
@@ -116,6 +137,8 @@ class Pool:
         return await asyncio.wrap_future(future)
 
     def close(self) -> None:
+        if self._starter is not None:   # whatever it still submits goes before the shutdown
+            self._starter.shutdown(wait=True, cancel_futures=True)
         for ex in (self._executor, getattr(self, '_thread', None)):
             if ex is not None:
                 ex.shutdown(wait=False, cancel_futures=True)
@@ -142,6 +165,19 @@ def _dask_client(dask):
         return dask, None
     client = distributed.Client(dask, set_as_default=False, timeout=60)
     return client, client
+
+
+def _settle(outer: Future, inner: Future) -> None:
+    """Give `outer` the outcome of `inner`."""
+    try:
+        if inner.cancelled():
+            outer.cancel()
+        elif inner.exception() is not None:
+            outer.set_exception(inner.exception())
+        else:
+            outer.set_result(inner.result())
+    except InvalidStateError:   # cancelled meanwhile: nobody waits for it
+        pass
 
 
 def _from_dask(dask_future) -> Future:
