@@ -26,10 +26,12 @@ linear, a gradient step of the Lasso restricted to that face) followed by one pr
 step that decides afresh.  Once the decisions no longer change, the round is exactly proximal
 gradient, and its fixed point is the solution.  An alpha ends with the first round whose deciding
 step keeps the decisions of the round's other steps and moves the coefficients by at most
-tol/(path_steps + 1), a step's share of a round's tol: that step is then a proximal gradient
-step, so this is a single fit's stopping test, as strict as one of a whole round's change.  The first
-round of an alpha keeps the previous alpha's decisions, so an alpha with the previous one's
-zeros and signs can end after one round.  The fresh decisions compare at a reduced precision
+tol/(path_steps + 1): that step is then one proximal gradient step, so this is a single fit's
+stopping test, with the tolerance shared out over the steps of a round (a test of a whole
+round's change against tol, made before, needed one more round per alpha; a test of the one
+step against tol was up to 5e-4 off LassoCV's validation errors).  The first round of an alpha
+keeps the previous alpha's decisions, so an alpha with the previous one's zeros and signs can
+end after one round.  The fresh decisions compare at a reduced precision
 (``compare_frac`` fractional bits, a public function of int_bits, instead of 32), which halves
 their cost; a decision can only be wrong where ``|v| − τ`` is below 2**-compare_frac, and then it
 moves a coefficient by less than that.  The final fit on all rows uses the estimator's own exact
@@ -304,8 +306,7 @@ class _Path:
         then within one step's tolerance of the alpha's fixed point, as a single fit's
         stopping test, and the steps before it need not be counted.
         """
-        # the step's share of a round of equal steps: the test is then as strict as a test of
-        # the whole round's change against tol
+        # a step's share of a round's tolerance (see the module docstring)
         tol = self.model.tol / (self.model.path_steps + 1)
         small = linear.converged(W_new, W, tol, batch=W.shape[0])
         if kept is None:
