@@ -57,10 +57,10 @@ What is opened (to all parties) by `fit`, and nothing else:
 * adaptive mode (``fixed_iterations=None``): one convergence bit per round and alpha, "the
   round's deciding step kept every fold's decisions and changed the coefficients by at most
   tol/(path_steps + 1)" (one bit for all folds at once: no decision changed, and ``Σ_k ||Δ_k||²
-  ≤ (tol/(path_steps + 1))²·Σ_k ||w_k||²`` over that step; for ridge one per step); hence the number of rounds
-  per alpha, ``path_iterations_``.  The first step after a round is computed while its bit
-  is opened, so the range bit of that step is opened too, also after the last round of an
-  alpha;  fixed mode: nothing about convergence;
+  ≤ (tol/(path_steps + 1))²·Σ_k ||w_k||²`` over that step; for ridge one per step); hence
+  the number of rounds per alpha, ``path_iterations_``.  The first step after a round is
+  computed while its bit is opened, so the range bit of that step is opened too, also after
+  the last round of an alpha;  fixed mode: nothing about convergence;
 * the mean validation MSE of every candidate, ``mse_path_`` (not the per-fold values), and so
   the chosen ``alpha_`` (and ``l1_ratio_``), a function of them;
 * the final fit's bits, as for the single estimator (range bits, and convergence bits in
