@@ -302,9 +302,9 @@ class _Path:
         other steps (if any) and moved every fold's coefficients by at most tol/(path_steps + 1)
         relative (as `mpclab.models.linear.converged`, over all folds at once).
 
-        With the decisions kept, the deciding step is one proximal gradient step, so W_new is
-        then within one step's tolerance of the alpha's fixed point, as a single fit's
-        stopping test, and the steps before it need not be counted.
+        With the decisions kept, the deciding step is one proximal gradient step, so the bit
+        bounds its fixed-point residual, as a single fit's stopping test does; the steps
+        before it, and the change of alpha before the round, do not enter.
         """
         # a step's share of a round's tolerance (see the module docstring)
         tol = self.model.tol / (self.model.path_steps + 1)
@@ -332,8 +332,8 @@ class _Path:
 
     async def _l1(self, G, u, q, tau, W, bits):
         """Rounds of PATH_STEPS steps on the last decisions plus one deciding step, until a
-        round's deciding step keeps the decisions and moves the coefficients by at most tol
-        (or max_iter rounds); returns (W, (P, N), rounds).
+        round's deciding step keeps the decisions and moves the coefficients by at most
+        tol/(path_steps + 1) (or max_iter rounds); returns (W, (P, N), rounds).
 
         A round's convergence bit is opened together with the first range bit of the next
         round, which is computed meanwhile (and discarded if the bit says converged), as
