@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 from mpyc.runtime import mpc
-from sklearn.linear_model import ElasticNetCV, LassoCV, Ridge, RidgeCV
+from sklearn.linear_model import ElasticNetCV, LassoCV, Ridge, RidgeCV, lasso_path
 from sklearn.model_selection import KFold, cross_val_score
 
 from mpclab.models import linear, selection
@@ -64,6 +64,24 @@ def test_lasso_cv_path_from_alpha_max():
     assert true_max <= model.alphas_[0] < true_max * 2**(1 / 16)
     assert model.alpha_ == sk.alpha_
     assert 0 < np.argmin(model.mse_path_) < len(model.alphas_) - 1
+    np.testing.assert_allclose(model.mse_path_, sk.mse_path_.mean(axis=1), atol=1e-3)
+    assert_model(model, sk)
+
+
+def test_lasso_cv_alpha_with_the_same_zeros_ends_after_one_round():
+    """The first round at an alpha keeps the previous alpha's decisions: where they still hold
+    (close alphas, the same zeros and signs), that round's convergence bit ends the alpha."""
+    X, y = make_data(400, 6, 0)
+    alphas = [0.1, 0.0999]
+    sk = LassoCV(alphas=alphas, cv=KFold(4), tol=1e-8, max_iter=100_000).fit(X, y)
+    for a, b in linear.fold_bounds(400, 4):    # the same zeros and signs on every training set
+        rows = np.r_[:a, b:400]
+        Xt, yt = X[rows] - X[rows].mean(axis=0), y[rows] - y[rows].mean()
+        signs = np.sign(lasso_path(Xt, yt, alphas=alphas, tol=1e-10)[1])
+        assert np.array_equal(signs[:, 0], signs[:, 1])
+    model = fit(SecureLassoCV(cv=4, alphas=alphas, tol=1e-5), X, y)
+    assert model.path_iterations_[1] == 1
+    assert model.alpha_ == sk.alpha_
     np.testing.assert_allclose(model.mse_path_, sk.mse_path_.mean(axis=1), atol=1e-3)
     assert_model(model, sk)
 

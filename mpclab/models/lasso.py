@@ -22,26 +22,10 @@ Calling convention (as for the other mpclab estimators): ``await model.fit(X, y)
 ``await model.reveal(receivers)`` are coroutines, because fit opens bits; ``predict`` and
 ``score`` return secure values at once, as MPyC operations do.
 
-What is opened (to all parties) by `fit`, and nothing else:
-
-* ``int_bits=None`` only: one bit per block of rows, "every column of ``[X, y]`` has a sum of
-  squares below (its share of) 2**(l-f-1)", which keeps the Gram matrix in range, before it;
-* only if the public bound on the scaled Gram diagonal is above 2**12: one bit, "every
-  diagonal entry of the scaled centred Gram matrix is at most 2**12", before anything that
-  needs it;
-* one range bit per computed iteration, "``||v_k||₂ ≤ B/√d``" for the point v_k before the
-  soft threshold, which bounds ``||w_k||₁ ≤ B`` (B public, 2**14 for data scaled to [0, 1]),
-  before the next product with the Gram matrix;
-* adaptive mode (``fixed_iterations=None``): one bit per iteration, "converged yet", i.e.
-  ``||w_k − w_{k−1}||₂ ≤ tol·||w_k||₂``; hence also the iteration count ``n_iter_``.  The
-  iteration after the last one is computed while this bit is opened, so its range bit is
-  opened too;
-* fixed mode (``fixed_iterations=k``): nothing about convergence.
-
-Every range bit is 1 unless `fit` raises `FixedPointOverflowError` right after opening it, so
-the bits of a run that completes tell nothing; a failure tells which check failed.  For data
-scaled to [0, 1] with ``int_bits=1`` only the per-iteration bits are opened.  `reveal` opens
-coef_ and intercept_ to its receivers.
+What is opened by `fit`: as for every model of `mpclab.models.linear` (see "What is opened"
+in its docstring): at most a bit for the inputs' range and one for the Gram diagonal, then per
+computed iteration a range bit and, in adaptive mode, a convergence bit (hence ``n_iter_``).
+`reveal` opens coef_ and intercept_ to its receivers.
 
 Fixed-point limits (``SecFxp(64, 32)``): ``n·4**int_bits < 2**31`` (e.g. int_bits 1 up to
 2**29 rows, int_bits 7 up to 2**17), the variances (times n/2**s) at most 2**12 and

@@ -561,6 +561,13 @@ class SecureLinearModel:
         """(l1, l2): the penalties per row of the objective in the module docstring."""
         raise NotImplementedError
 
+    def _set_params(self, alpha, max_iter, tol, fit_intercept, fixed_iterations, solver, int_bits):
+        """Store the options of a single fit (see `_PARAMS`), then check them."""
+        self.alpha, self.max_iter, self.tol = alpha, max_iter, tol
+        self.fit_intercept, self.fixed_iterations = fit_intercept, fixed_iterations
+        self.solver, self.int_bits = solver, int_bits
+        self._check_params()
+
     def _check_params(self):
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, not {self.solver!r}")
@@ -690,15 +697,8 @@ class SecureElasticNet(SecureLinearModel):
 
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, max_iter=1000, tol=1e-4, fit_intercept=True,
                  fixed_iterations=None, solver='fista', int_bits=None):
-        self.alpha = alpha
         self.l1_ratio = l1_ratio
-        self.max_iter = max_iter
-        self.tol = tol
-        self.fit_intercept = fit_intercept
-        self.fixed_iterations = fixed_iterations
-        self.solver = solver
-        self.int_bits = int_bits
-        self._check_params()
+        self._set_params(alpha, max_iter, tol, fit_intercept, fixed_iterations, solver, int_bits)
 
     def _check_params(self):
         super()._check_params()
@@ -726,14 +726,7 @@ class SecureRidge(SecureLinearModel):
 
     def __init__(self, alpha=1.0, *, max_iter=1000, tol=1e-4, fit_intercept=True,
                  fixed_iterations=None, solver='fista', int_bits=None):
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.fit_intercept = fit_intercept
-        self.fixed_iterations = fixed_iterations
-        self.solver = solver
-        self.int_bits = int_bits
-        self._check_params()
+        self._set_params(alpha, max_iter, tol, fit_intercept, fixed_iterations, solver, int_bits)
 
     def _check_params(self):
         super()._check_params()

@@ -24,7 +24,14 @@ more than the rest of a step, so the Lasso and elastic-net paths refresh it only
 threshold decisions (which coefficients are zero, and the signs of the others: each such step is
 linear, a gradient step of the Lasso restricted to that face) followed by one proximal gradient
 step that decides afresh.  Once the decisions no longer change, the round is exactly proximal
-gradient, and its fixed point is the solution.  The fresh decisions compare at a reduced precision
+gradient, and its fixed point is the solution.  An alpha ends with the first round whose deciding
+step keeps the decisions of the round's other steps and moves the coefficients by at most
+tol/(path_steps + 1): that step is then one proximal gradient step, so this is a single fit's
+stopping test, with the tolerance shared out over the steps of a round (a test of a whole
+round's change against tol, made before, needed one more round per alpha; a test of the one
+step against tol was up to 5e-4 off LassoCV's validation errors).  The first round of an alpha
+keeps the previous alpha's decisions, so an alpha with the previous one's zeros and signs can
+end after one round.  The fresh decisions compare at a reduced precision
 (``compare_frac`` fractional bits, a public function of int_bits, instead of 32), which halves
 their cost; a decision can only be wrong where ``|v| − τ`` is below 2**-compare_frac, and then it
 moves a coefficient by less than that.  The final fit on all rows uses the estimator's own exact
@@ -48,11 +55,12 @@ What is opened (to all parties) by `fit`, and nothing else:
 * one range bit per path step ("``||v||₁ ≤ B/2``" for every fold at once; 1 in every run that
   completes);
 * adaptive mode (``fixed_iterations=None``): one convergence bit per round and alpha, "the
-  change of every fold's coefficients over the round is within tol" (one bit for all folds at
-  once, ``Σ_k ||Δ_k||² ≤ tol²·Σ_k ||w_k||²``; for ridge one per step); hence the number of rounds
-  per alpha, ``path_iterations_``.  The first step after a round is computed while its bit
-  is opened, so the range bit of that step is opened too, also after the last round of an
-  alpha;  fixed mode: nothing about convergence;
+  round's deciding step kept every fold's decisions and changed the coefficients by at most
+  tol/(path_steps + 1)" (one bit for all folds at once: no decision changed, and ``Σ_k ||Δ_k||²
+  ≤ (tol/(path_steps + 1))²·Σ_k ||w_k||²`` over that step; for ridge one per step); hence
+  the number of rounds per alpha, ``path_iterations_``.  The first step after a round is
+  computed while its bit is opened, so the range bit of that step is opened too, also after
+  the last round of an alpha;  fixed mode: nothing about convergence;
 * the mean validation MSE of every candidate, ``mse_path_`` (not the per-fold values), and so
   the chosen ``alpha_`` (and ``l1_ratio_``), a function of them;
 * the final fit's bits, as for the single estimator (range bits, and convergence bits in
@@ -289,6 +297,24 @@ class _Path:
             raise linear.overflow(self.plan.fit, k, self.plan.check_bound)
         return False
 
+    def _converged(self, W_new, W, bits, kept):
+        """Secure bit: the deciding step W → W_new took the decisions `kept` of the round's
+        other steps (if any) and moved every fold's coefficients by at most tol/(path_steps + 1)
+        relative (as `mpclab.models.linear.converged`, over all folds at once).
+
+        With the decisions kept, the deciding step is one proximal gradient step, so the bit
+        bounds its fixed-point residual, as a single fit's stopping test does; the steps
+        before it, and the change of alpha before the round, do not enter.
+        """
+        # a step's share of a round's tolerance (see the module docstring)
+        tol = self.model.tol / (self.model.path_steps + 1)
+        small = linear.converged(W_new, W, tol, batch=W.shape[0])
+        if kept is None:
+            return small
+        # the decisions are exact 0/1 values: Σ (new − kept)² counts the changed ones
+        changed = mpc.np_concatenate([(new - old).reshape(-1) for new, old in zip(bits, kept)])
+        return small * mpc.lt(changed @ changed, 1)
+
     def _point(self, G, u, q, z, z_scaled):
         return z - fastmpc.mul(u, linear.matvec(G, z_scaled)) + q
 
@@ -305,8 +331,9 @@ class _Path:
         return (1 - below[:n]).reshape(shape), below[n:].reshape(shape)
 
     async def _l1(self, G, u, q, tau, W, bits):
-        """Rounds of PATH_STEPS steps on the last decisions plus one deciding step, until the
-        round's change is within tol (or max_iter rounds); returns (W, (P, N), rounds).
+        """Rounds of PATH_STEPS steps on the last decisions plus one deciding step, until a
+        round's deciding step keeps the decisions and moves the coefficients by at most
+        tol/(path_steps + 1) (or max_iter rounds); returns (W, (P, N), rounds).
 
         A round's convergence bit is opened together with the first range bit of the next
         round, which is computed meanwhile (and discarded if the bit says converged), as
@@ -317,7 +344,6 @@ class _Path:
         steps = 0
         pending = None   # (convergence bit, W, (P, N), k) of the previous round
         for k in range(1, (m.fixed_iterations if fixed else m.max_iter) + 1):
-            start = W
             if bits is not None:
                 P, N = bits
                 keep, sign = P + N, N - P
@@ -338,10 +364,12 @@ class _Path:
             if await self._check(v, steps, pending):
                 return pending[1:]
             pending = None
+            kept = bits
             P, N = bits = self._decide(v, tau)
-            W = P * (v - tau) + N * (v + tau)
+            W_new = P * (v - tau) + N * (v + tau)
             if not fixed:
-                pending = (linear.converged(W, start, m.tol, batch=W.shape[0]), W, bits, k)
+                pending = (self._converged(W_new, W, bits, kept), W_new, bits, k)
+            W = W_new
         if pending is not None and await mpc.output(security.intended(pending[0])):
             return pending[1:]
         if not fixed:
@@ -505,8 +533,9 @@ _CV_PARAMS = """eps : float, default 1e-3
     max_iter : int, default 1000
         Per alpha, the limit on rounds of the path; and the iteration limit of the final fit.
     tol : float, default 1e-4
-        Per alpha, stop when a round changes the coefficients of all folds by at most tol
-        relative (one opened bit per round); the final fit's tolerance.
+        Per alpha, stop when a round's deciding step keeps every fold's decisions and changes
+        the coefficients by at most tol/(path_steps + 1) relative (one opened bit per round;
+        ridge: by tol per step); the final fit's tolerance.
     fixed_iterations : int or None, default None
         Exactly this many rounds per alpha and iterations in the final fit: nothing about
         convergence is opened.
