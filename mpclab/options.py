@@ -85,7 +85,7 @@ class DataOptions:
                               "{party} in the path, e.g. owner_{party}.csv)", agreed=False,
                               metavar='CSV', path=True, kind='str')
     id: str = option(REQUIRED, 'identifier column, in every table', metavar='COLUMN')
-    id_normalize: str = option('none', 'how both owners normalise identifiers before matching: '
+    id_normalize: str = option('none', 'how every owner normalises identifiers before matching: '
                                'none, casefold (ignore case) or strip-zeros (drop leading zeros)',
                                choices=('none', 'casefold', 'strip-zeros'))
     scale: str = option('none', 'min-max scale every column to [0, 1], locally by each owner',
@@ -660,7 +660,7 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
 
 
 PROGRAM_DESCRIPTIONS = {
-    'join': 'Secure inner join of two tables via a helper party (MPyC program).',
+    'join': 'Secure inner join of two or more owners' tables via a helper party (MPyC program).',
     'lasso': 'Secure inner join and Lasso regression (MPyC program).',
     'ridge': 'Secure inner join and ridge regression (MPyC program).',
     'elasticnet': 'Secure inner join and elastic net regression (MPyC program).',
