@@ -660,7 +660,7 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
 
 
 PROGRAM_DESCRIPTIONS = {
-    'join': 'Secure inner join of two or more owners' tables via a helper party (MPyC program).',
+    'join': "Secure inner join of two or more owners' tables via a helper party (MPyC program).",
     'lasso': 'Secure inner join and Lasso regression (MPyC program).',
     'ridge': 'Secure inner join and ridge regression (MPyC program).',
     'elasticnet': 'Secure inner join and elastic net regression (MPyC program).',
