@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOCOLS = os.path.join(ROOT, 'protocols')
 
 __all__ = ['ROOT', 'PROTOCOLS', 'run_local', 'run_separate', 'start_separate', 'free_base_port',
-           'leak_patterns', 'PartyResult']
+           'leak_patterns', 'write_tables', 'PartyResult']
 
 
 def run_local(program, args, parties, timeout=300, cwd=None, env=None, mpyc_args=()):
@@ -39,6 +39,14 @@ def run_separate(program, args_per_party, timeout=300, **kw):
     """Run every party as its own process to the end; [(returncode, stdout, stderr)]."""
     with start_separate(program, args_per_party, **kw) as parties:
         return parties.wait(timeout)
+
+
+def write_tables(tmp_path, left, right):
+    """The two owners' tables as tmp_path/left.csv and right.csv: their paths, as strings."""
+    lp, rp = tmp_path / 'left.csv', tmp_path / 'right.csv'
+    left.to_csv(lp, index=False)
+    right.to_csv(rp, index=False)
+    return str(lp), str(rp)
 
 
 def integer_needles(value, min_bytes=5):

@@ -24,7 +24,7 @@ from mpclab.fixedpoint import FixedPointFormat
 from mpclab.session import EXIT_INPUT
 from mpclab.table import SecretTable
 from mpclab.twin import plaintext_join
-from partyrun import PROTOCOLS, ROOT, leak_patterns, run_local, run_separate
+from partyrun import PROTOCOLS, ROOT, leak_patterns, run_local, run_separate, write_tables as write
 
 DESCRIBE = os.path.join(PROTOCOLS, 'describe.py')
 PARTY = os.path.join(ROOT, 'tests', 'programs', 'describe_party.py')
@@ -197,13 +197,6 @@ def owner_tables(seed, n=130, overlap=0.85):
     right = pd.DataFrame({'id': right_ids, 'bmi': bmi, 'steps': np.round(rng.uniform(0, 20, n), 3),
                           'site': 3.0})
     return left, right
-
-
-def write(tmp_path, left, right):
-    lp, rp = tmp_path / 'left.csv', tmp_path / 'right.csv'
-    left.to_csv(lp, index=False)
-    right.to_csv(rp, index=False)
-    return str(lp), str(rp)
 
 
 def check_against_twin(out, lp, rp, histogram, bins, min_count, scale=None, fmt=None):

@@ -12,7 +12,7 @@ import mpclab
 from mpclab.data import load_party_table
 from mpclab.fixedpoint import FixedPointFormat
 from mpclab.twin import plaintext_join, plaintext_split
-from partyrun import PROTOCOLS, integer_needles, run_separate
+from partyrun import PROTOCOLS, integer_needles, run_separate, write_tables as write
 
 pytestmark = pytest.mark.slow
 WIDE = FixedPointFormat(int_bits=20)   # the owners' raw values, for the plaintext twin
@@ -40,13 +40,6 @@ def owner_tables(seed, n=300, classify=False):
     else:
         right['cost'] = signal
     return left, right
-
-
-def write(tmp_path, left, right):
-    lp, rp = tmp_path / 'left.csv', tmp_path / 'right.csv'
-    left.to_csv(lp, index=False)
-    right.to_csv(rp, index=False)
-    return str(lp), str(rp)
 
 
 def scalings(lp, rp):

@@ -10,7 +10,7 @@ from sklearn.linear_model import Lasso, LogisticRegression
 from sklearn import metrics
 
 from mpclab.twin import plaintext_join, plaintext_split
-from partyrun import PROTOCOLS, run_local, run_separate
+from partyrun import PROTOCOLS, run_local, run_separate, write_tables as write
 
 pytestmark = pytest.mark.slow
 LASSO = os.path.join(PROTOCOLS, 'lasso.py')
@@ -36,13 +36,6 @@ def owner_tables(seed, n=240, overlap=0.8, d_left=3, d_right=2, classify=False):
     else:
         rx['y'] = signal
     return lx, rx
-
-
-def write(tmp_path, left, right):
-    lp, rp = tmp_path / 'left.csv', tmp_path / 'right.csv'
-    left.to_csv(lp, index=False)
-    right.to_csv(rp, index=False)
-    return str(lp), str(rp)
 
 
 def twin(lp, rp, seed, fraction, scale=None):
