@@ -67,7 +67,7 @@ def main():
                    'wall_seconds': round(wall, 3)}
             row.update({p.replace('join:', 't_'): round(t.get(p, 0), 3) for p in PHASES})
             row.update({f'bytes_party{i}': b for i, b in enumerate(summary['bytes_sent'])})
-            values, cts = masked_counts(summary['intersection_size'], d, d, params)
+            values, cts = masked_counts(summary['intersection_size'], (d, d), params)
             row.update({'masked_values': values, 'masked_ciphertexts': cts,
                         'mask_bits': params.stat_sec,
                         'join_bound_log2': round(math.log2(values + cts) - params.stat_sec, 2),

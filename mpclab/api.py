@@ -11,7 +11,10 @@ runs one party of a study whose other parties run elsewhere (``addresses``: one 
 party, as MPyC's ``-P``).  Options are the programs' options as keyword arguments (``id``,
 ``target``, ``alpha``, ``reg_c``, ``model_to``, ...; see ``mpclab PROGRAM -h``), or a study
 file (``study='study.toml'``).  A DataFrame given for ``left`` or ``right`` is written to a
-private temporary file (mode 0600, deleted afterwards), read by its owner only.
+private temporary file (mode 0600, deleted afterwards), read by its owner only; with more
+owners, ``owners=K, data=[df_0, ..., df_K-1]`` gives owner k (party k) its table::
+
+    result = mpclab.run('join', parties=4, owners=3, data=[clinic, lab, insurer], id='pid')
 
 This process never imports MPyC: a notebook keeps its own MPyC runtime, if any, untouched.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -113,17 +117,30 @@ def _argv(program: str, values: dict[str, Any]) -> list[str]:
     return out
 
 
+def _write_private(table, path: str) -> str:
+    """Write a DataFrame to a new file only this user can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
+        table.to_csv(f, index=False)
+    return path
+
+
 def _prepare(program: str, study: str | None, options: dict, tmp: str) -> list[str]:
     """Arguments for every party: DataFrames written to files, values checked."""
     values = dict(options)
     for side in ('left', 'right'):
         table = values.get(side)
         if table is not None and hasattr(table, 'to_csv'):
-            path = os.path.join(tmp, f'{side}.csv')
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
-                table.to_csv(f, index=False)
-            values[side] = path
+            values[side] = _write_private(table, os.path.join(tmp, f'{side}.csv'))
+    tables = values.get('data')
+    if isinstance(tables, (list, tuple)):   # one table per owner: owner k reads data_k.csv
+        for k, table in enumerate(tables):
+            path = os.path.join(tmp, f'data_{k}.csv')
+            if hasattr(table, 'to_csv'):
+                _write_private(table, path)
+            else:
+                shutil.copyfile(table, path)
+        values['data'] = os.path.join(tmp, 'data_{party}.csv')
     if study is None:
         from_values(program, values)   # a bad value fails here, before any process starts
     argv = _argv(program, values)
@@ -162,7 +179,8 @@ def run(program: str, *, parties: int = 3, study: str | None = None,
     timeout : float
         Seconds after which parties still running are stopped.
     **options
-        The program's options by name; ``left`` and ``right`` may be DataFrames.
+        The program's options by name; ``left`` and ``right`` may be DataFrames, and
+        ``data`` a list of one DataFrame (or CSV path) per owner.
 
     Returns
     -------

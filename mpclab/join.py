@@ -1,25 +1,29 @@
-"""Secure inner join of two owners' tables via a helper party.
+"""Secure inner join of two or more owners' tables via a helper party.
 
 After van Egmond, Spini et al., "Privacy-preserving dataset combination and Lasso regression
 for healthcare predictions", BMC Med. Inform. Decis. Mak. 21:266 (2021).
 
 Roles: owner A (party 0) holds the left table, owner B (party 1) the right table, the helper
 H (party 2 by default) holds nothing.  Further parties only compute.  With one party, that
-party plays every role (for tests and notebooks).
+party plays every role (for tests and notebooks).  With K > 2 owners, parties 0 .. K-1 each
+hold a table and H is party K by default; every step below that A and B take, each of the K
+owners takes, and the joined rows are the people present at every owner.
 
-1. A and B agree on a key k unknown to H; each hashes its identifiers with HMAC-SHA-256
-   under k, shuffles its rows and sends the hashes and a fresh Paillier public key to H.
-2. H matches the hashes, orders the matched pairs by a secret random permutation and tells
-   everyone the intersection size.  While the owners encrypt, H already draws a fresh random
-   mask z of stat_sec more bits than the values for every joined value and encrypts the packed
-   masks under each owner's key with an exponent stat_sec bits longer than the owner's (see
-   `mpclab.paillier`): it needs no ciphertext for that.
+1. The owners agree on a key k unknown to H (each contributes 32 random bytes; k is the
+   hash of all); each hashes its identifiers with HMAC-SHA-256 under k, shuffles its rows
+   and sends the hashes and a fresh Paillier public key to H.
+2. H matches the hashes present at every owner, orders the matched rows by a secret random
+   permutation and tells everyone the intersection size.  While the owners encrypt, H
+   already draws a fresh random mask z of stat_sec more bits than the values for every
+   joined value and encrypts the packed masks under each owner's key with an exponent
+   stat_sec bits longer than the owner's (see `mpclab.paillier`): it needs no ciphertext
+   for that.
 3. Each owner packs each row's fixed-point values into Paillier plaintexts
    (`mpclab.joinwork.Layout`), encrypts them under its own key and sends them to H.
 4. H multiplies, for every returned plaintext, the owner's ciphertexts that belong in it with
    its encrypted masks, keeps -z as its own share and returns the result chunk by chunk;
    each owner decrypts a chunk while H assembles the next: v + z is its share.
-5. A, B and H secret-share their additive shares into MPyC; the sums are a Shamir-shared
+5. The owners and H secret-share their additive shares into MPyC; the sums are a Shamir-shared
    joined table.
 
 Where the bulk work runs (hashing, encryption, masks, decryption) is each party's own
@@ -28,11 +32,13 @@ Whatever runs there is this party's own secrets and data; nothing a peer sent is
 
 What each party learns (semi-honest, non-colluding parties):
 
-- every party: the column names and row counts of both tables, the intersection size;
-- H: the keyed hashes (so which pseudonyms of A match which of B, but not the identifiers),
+- every party: the column names and row counts of every table, the intersection size;
+- H: the keyed hashes (so which pseudonyms of A match which of B, but not the identifiers;
+  with K > 2 owners, which pseudonyms match between every pair and subset of owners, so
+  also how many people any subset of owners has in common),
   ciphertexts under keys it does not hold (hidden by decisional composite residuosity and
   the short-exponent assumption), and its own masks;
-- A (B likewise): its own data, and, for the joined rows in H's secret order, its values plus
+- A (every owner likewise): its own data, and, for the joined rows in H's secret order, its values plus
   masks of stat_sec extra bits in ciphertexts re-randomised with stat_sec extra bits.  Both
   hide statistically, even from A who holds the key: each masked value and each returned
   ciphertext is within 2**-stat_sec of independent of A's rows and of the order A sent them
@@ -56,7 +62,8 @@ identifier satisfies `is_test_id` (a public function of the identifier and the s
 the matched marked rows first and sends their number, `n_test`, to every party.  That reveals
 
 - to A: ``|T_A ∩ B|``, how many people of its own candidate set ``T_A`` (its rows that
-  `is_test_id` marks) are in B's table; B likewise learns ``|T_B ∩ A|``.  With a small
+  `is_test_id` marks) are in B's table; B likewise learns ``|T_B ∩ A|`` (with K owners,
+  each owner how many of its candidates are at all the other owners).  With a small
   fraction, few candidates or repeated runs under other seeds this narrows down to
   single people: whether a given person is in the other owner's table;
 - to H: the test bit of every one of A's rows (a public function of an identifier it does
@@ -79,7 +86,7 @@ from mpclab.joinwork import Layout, is_test_id
 from mpclab.parallel import Pool
 from mpclab.table import SecretTable
 
-__all__ = ['JoinError', 'JoinParameters', 'JoinResult', 'Roles', 'secure_inner_join',
+__all__ = ['JoinError', 'JoinParameters', 'JoinResult', 'Roles', 'secure_inner_join', 'secure_join',
            'slot_layout', 'masked_counts', 'is_test_id', 'STAGES']
 
 HASH_BYTES = 32
@@ -130,35 +137,51 @@ class JoinParameters:
 
 @dataclass(frozen=True)
 class Roles:
-    """Which party holds the left table, the right table, and helps."""
+    """Which parties hold the tables (`owners`, in table order) and which one helps."""
 
-    left: int = 0
-    right: int = 1
+    owners: tuple = (0, 1)
     helper: int = 2
 
+    @property
+    def left(self):
+        return self.owners[0]
+
+    @property
+    def right(self):
+        return self.owners[1]
+
     @classmethod
-    def for_parties(cls, n_parties, helper=2):
-        """The owners 0 and 1 and the given helper; with one party, party 0 plays every role."""
+    def for_parties(cls, n_parties, helper=None, owners=2):
+        """Owners 0 .. owners-1 and the helper (default: party `owners`); with one party,
+        party 0 plays every role."""
+        if owners < 2:
+            raise JoinError(f'a join needs 2 or more owners, not {owners}', 'owners',
+                            owners=owners)
         if n_parties == 1:
-            return cls(0, 0, 0)
-        if n_parties < 3:
-            raise JoinError(f'the join needs 3 or more parties (two owners and a helper), '
+            return cls((0,) * owners, 0)
+        if n_parties < owners + 1:
+            who = 'two owners' if owners == 2 else f'{owners} owners'
+            raise JoinError(f'the join needs {owners + 1} or more parties ({who} and a helper), '
                             f'not {n_parties}; or 1 party to play every role', 'parties',
                             n_parties=n_parties)
-        if not 2 <= helper < n_parties:
-            which = 'party 2' if n_parties == 3 else f'one of the parties 2..{n_parties - 1}'
+        helper = owners if helper is None else helper
+        if not owners <= helper < n_parties:
+            which = (f'party {owners}' if n_parties == owners + 1
+                     else f'one of the parties {owners}..{n_parties - 1}')
             raise JoinError(f'the helper must be {which}, not {helper}', 'helper',
                             helper=helper, n_parties=n_parties)
-        return cls(0, 1, helper)
+        return cls(tuple(range(owners)), helper)
 
     def check(self, n_parties):
         """Raise JoinError unless these roles fit `n_parties` parties."""
-        roles = (self.left, self.right, self.helper)
+        roles = (*self.owners, self.helper)
+        if len(self.owners) < 2:
+            raise JoinError(f'roles {roles}: a join needs 2 or more owners', 'roles')
         if not all(0 <= r < n_parties for r in roles):
             raise JoinError(f'roles {roles} name a party outside 0..{n_parties - 1}', 'roles')
-        if n_parties > 1 and len(set(roles)) < 3:
-            raise JoinError(f'roles {roles}: the two owners and the helper must be three '
-                            f'different parties', 'roles')
+        if n_parties > 1 and len(set(roles)) < len(roles):
+            raise JoinError(f'roles {roles}: the owners and the helper must be different '
+                            f'parties', 'roles')
 
 
 @dataclass
@@ -168,31 +191,30 @@ class JoinResult:
     Attributes
     ----------
     table : SecretTable
-        Left columns, then right columns; rows in the helper's secret random order (with a
-        seeded split: the `n_test` test rows first).
-    rows_left, rows_right : int
-        Sizes of the two tables.
-    columns_left, columns_right : list of str
+        The first owner's columns, then the second's, and so on; rows in the helper's secret
+        random order (with a seeded split: the `n_test` test rows first).
+    owner_rows : list of int
+        The size of every owner's table, in owner order.
+    owner_columns : list of list of str
+        Every owner's columns, in owner order.
     n_test : int
         With a seeded split, the number of test rows; 0 otherwise.
     paillier_key_bits : int
-        Size of both owners' Paillier moduli.
+        Size of every owner's Paillier modulus.
     mask_bits : int
         Bits of statistical hiding of each masked value and each re-randomised ciphertext.
     masked_values, masked_ciphertexts : int
         How many of each the join hid statistically (as recorded in `mpclab.security`).
     seeded_split : bool
         Whether `n_test` came from a seeded split (and so tells each owner the overlap of
-        its own candidate test set with the other table; see the module docstring).
+        its own candidate test set with the other tables; see the module docstring).
     own_ids : list of str or None
         At the owner named by `rows_to`: its identifiers of the joined rows, in order.
     """
 
     table: SecretTable
-    rows_left: int
-    rows_right: int
-    columns_left: list
-    columns_right: list
+    owner_rows: list
+    owner_columns: list
     n_test: int = 0
     paillier_key_bits: int = 0
     mask_bits: int = 0
@@ -204,6 +226,23 @@ class JoinResult:
     @property
     def intersection_size(self):
         return self.table.n_rows
+
+    # the two-owner names: the first two owners' sizes and columns
+    @property
+    def rows_left(self):
+        return self.owner_rows[0]
+
+    @property
+    def rows_right(self):
+        return self.owner_rows[1]
+
+    @property
+    def columns_left(self):
+        return self.owner_columns[0]
+
+    @property
+    def columns_right(self):
+        return self.owner_columns[1]
 
 
 def layout(n_values, params):
@@ -230,19 +269,20 @@ def slot_layout(n_values, params):
     return lay.slot_bits, params.key_bits // 2 - 2 if lay.half else params.key_bits - 2, lay.half
 
 
-def masked_counts(n_rows, n_left, n_right, params):
+def masked_counts(n_rows, widths, params):
     """What the join hides statistically for `n_rows` joined rows, from public sizes only.
 
-    Returns ``(values, ciphertexts)``: the values the helper masks (``n_rows * (n_left +
-    n_right)``) and the ciphertexts it re-randomises for the owners; each has ``stat_sec``
-    bits of hiding.  Every party computes the same figures.
+    `widths` are the owners' numbers of columns.  Returns ``(values, ciphertexts)``: the
+    values the helper masks (``n_rows * sum(widths)``) and the ciphertexts it re-randomises
+    for the owners; each has ``stat_sec`` bits of hiding.  Every party computes the same
+    figures.
     """
-    cts = sum(layout(d, params).n_pts(n_rows) for d in (n_left, n_right))
-    return n_rows * (n_left + n_right), cts
+    cts = sum(layout(d, params).n_pts(n_rows) for d in widths)
+    return n_rows * sum(widths), cts
 
 
-def _record_masks(n_rows, n_left, n_right, params):
-    values, ciphertexts = masked_counts(n_rows, n_left, n_right, params)
+def _record_masks(n_rows, widths, params):
+    values, ciphertexts = masked_counts(n_rows, widths, params)
     security.record('join', values, params.stat_sec)
     security.record('join', ciphertexts, params.stat_sec)
     return values, ciphertexts
@@ -373,12 +413,14 @@ async def _owner_encrypt(table, sk, order, params, pool, progress):
 
 
 # -- helper ------------------------------------------------------------------------------------
-def _match(hashes_left, hashes_right, test_bits=None):
-    """Index pairs of equal hashes in a secret random order, test rows (if marked) first."""
+def _match(hashes, test_bits=None):
+    """Row-index tuples (one index per owner) of the hashes every owner sent, in a secret
+    random order, test rows (marked by the first owner) first."""
     def split(buf):
         return [buf[i:i + HASH_BYTES] for i in range(0, len(buf), HASH_BYTES)]
-    where = {h: j for j, h in enumerate(split(hashes_right))}
-    pairs = [(i, where[h]) for i, h in enumerate(split(hashes_left)) if h in where]
+    where = [{h: j for j, h in enumerate(split(b))} for b in hashes[1:]]
+    pairs = [(i, *(w[h] for w in where)) for i, h in enumerate(split(hashes[0]))
+             if all(h in w for w in where)]
     pairs = [pairs[k] for k in _random_permutation(len(pairs))]
     if test_bits is None:
         return pairs, 0
@@ -495,11 +537,15 @@ def _object_array(values, shape):
     return a.reshape(shape)
 
 
-def _helper_rows(masks_a, masks_b, m, d_a, d_b, mask_bits, scale, prime):
-    """The helper's shares (its negated masks as field ints), row by row: A's columns, B's."""
-    a = np.empty((m, d_a + d_b), dtype=object)
-    a[:, :d_a] = _object_array(joinwork.helper_shares(masks_a, mask_bits, scale, prime), (m, d_a))
-    a[:, d_a:] = _object_array(joinwork.helper_shares(masks_b, mask_bits, scale, prime), (m, d_b))
+def _helper_rows(masks, m, widths, mask_bits, scale, prime):
+    """The helper's shares (its negated masks as field ints), row by row: every owner's
+    columns in owner order."""
+    a = np.empty((m, sum(widths)), dtype=object)
+    start = 0
+    for owner_masks, d in zip(masks, widths):
+        shares = joinwork.helper_shares(owner_masks, mask_bits, scale, prime)
+        a[:, start:start + d] = _object_array(shares, (m, d))
+        start += d
     return a
 
 
@@ -515,34 +561,71 @@ async def _input_shares(secfxp, share, sender, shape):
 
 async def secure_inner_join(left, right, params=None, session=None, roles=None, split=None,
                             check_columns=None, progress=None, rows_to=None, pool=None):
-    """Join two owners' tables into a secret-shared table; every party calls this.
+    """Join two owners' tables into a secret-shared table: ``secure_join([left, right], ...)``.
+
+    `left`, `right`: the owner's own table at party ``roles.left`` / ``roles.right``, None
+    elsewhere; everything else as in `secure_join`.
+
+    What is opened
+    --------------
+    As for `secure_join`: nothing of the data.
+    """
+    return await secure_join([left, right], params, session, roles, split, check_columns,
+                             progress, rows_to, pool)
+
+
+def _table_name(k, n_owners):
+    return ('left', 'right')[k] if n_owners == 2 else f'table {k}'
+
+
+def _check_schemas(columns):
+    """Raise JoinError (at every party alike) for an owner without columns or a shared name."""
+    n_owners = len(columns)
+    for k, cols in enumerate(columns):
+        if not cols:
+            raise JoinError(f'the {_table_name(k, n_owners)} table has no columns besides the '
+                            f'identifier', 'columns')
+    seen = {}
+    for k, cols in enumerate(columns):
+        for c in cols:
+            if c in seen:
+                tables = 'both tables' if n_owners == 2 else f'tables {seen[c]} and {k}'
+                raise JoinError(f'{tables} have a column named {c!r}; rename one before '
+                                f'joining', 'columns', column=c)
+            seen[c] = k
+
+
+async def secure_join(tables, params=None, session=None, roles=None, split=None,
+                      check_columns=None, progress=None, rows_to=None, pool=None):
+    """Join K >= 2 owners' tables into one secret-shared table; every party calls this.
 
     Parameters
     ----------
-    left, right : PartyTable or None
-        The owner's own table at party `roles.left` / `roles.right`, None elsewhere.
+    tables : list of PartyTable or None
+        One entry per owner, in owner order: the owner's own table at party
+        ``roles.owners[k]``, None elsewhere (with one party: every table).
     params : JoinParameters
     session : Session, optional
         For phase timings and deadlines (anything with a ``phase(name)`` context manager).
     roles : Roles, optional
-        Default: owners 0 and 1, helper 2 (everything at party 0 with one party).
+        Default: owners 0 .. K-1, helper K (everything at party 0 with one party).
     split : (seed, fraction), optional
-        Seeded split: rows of people with `is_test_id(id, seed, fraction)` come first.
-        An opt-in that reveals to each owner how many of its own candidates the other table
-        holds (module docstring).  Default: no test rows marked, nothing revealed.
+        Seeded split: rows of people with `is_test_id(id, seed, fraction)` come first (the
+        first owner marks them).  An opt-in that reveals to each owner how many of its own
+        candidates the other tables hold (module docstring).  Default: no test rows marked,
+        nothing revealed.
     check_columns : callable, optional
-        Called with both column lists before any data is sent; whatever it raises
-        propagates unchanged, at every party.
+        Called with every owner's column list (``check_columns(*columns)``) before any data
+        is sent; whatever it raises propagates unchanged, at every party.
     rows_to : int, optional
-        An owner (roles.left or roles.right) that learns which of its own rows are in the
-        intersection, in the joined order (`JoinResult.own_ids`): for predictions that it
-        alone receives.  Default: nobody.
+        An owner that learns which of its own rows are in the intersection, in the joined
+        order (`JoinResult.own_ids`): for predictions that it alone receives.  Default: nobody.
     progress : callable, optional
         ``progress(stage, done, total)`` at the party doing the work, on the event-loop
         thread, from ``(stage, 0, total)`` to ``(stage, total, total)`` for each run of a
-        stage: 'encrypt' (owners: own rows), 'mask' (helper: joined rows, twice, once per owner),
-        'decrypt' (owners: joined rows), 'share' (every party: joined rows).  Masking and
-        decryption overlap, chunk by chunk, so their events interleave.
+        stage: 'encrypt' (owners: own rows), 'mask' (helper: joined rows, once per owner, in
+        one run), 'decrypt' (owners: joined rows), 'share' (every party: joined rows).
+        Masking and decryption overlap, chunk by chunk, so their events interleave.
     pool : mpclab.parallel.Pool, optional
         Where this party's bulk work runs (its own thread, local processes or its own Dask
         cluster: see `mpclab.parallel` for what a cluster sees).  Default: a pool of
@@ -552,14 +635,14 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     Returns
     -------
     JoinResult
-        A SecretTable with the left table's columns then the right table's, rows in an
-        order chosen at random by the helper, plus the public sizes and security figures.
+        A SecretTable with every owner's columns in owner order, rows in an order chosen at
+        random by the helper, plus the public sizes and security figures.
 
     Raises
     ------
     JoinError
         For a public reason, at every party alike: a wrong number of parties or bad roles,
-        a column name in both tables, a table without columns, slots that do not fit the key.
+        a column name in two tables, a table without columns, slots that do not fit the key.
 
     What is opened
     --------------
@@ -568,34 +651,36 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     """
     params = params or JoinParameters()
     n_parties = len(mpc.parties)
-    roles = roles or Roles.for_parties(n_parties)
+    n_owners = len(tables)
+    roles = roles or Roles.for_parties(n_parties, owners=n_owners)
     roles.check(n_parties)
-    if rows_to is not None and rows_to not in (roles.left, roles.right):
+    if len(roles.owners) != n_owners:
+        raise JoinError(f'{n_owners} tables for the {len(roles.owners)} owners {roles.owners}',
+                        'roles')
+    owners, H = roles.owners, roles.helper
+    if rows_to is not None and rows_to not in owners:
         raise JoinError(f'party {rows_to} owns no table: only an owner can learn its rows', 'roles')
     phase = session.phase if session else _no_phase
-    A, B, H = roles.left, roles.right, roles.helper
     everyone = range(n_parties)
     pid = mpc.pid
-    for side, owner, table in (('left', A, left), ('right', B, right)):
-        if pid == owner and table is None:
-            raise JoinError(f'party {owner} holds the {side} table but was given none', 'table')
+    mine = [k for k, o in enumerate(owners) if o == pid]   # several only with one party
+    for k in mine:
+        if tables[k] is None:
+            raise JoinError(f'party {owners[k]} holds the {_table_name(k, n_owners)} table but '
+                            f'was given none', 'table')
 
     with phase('join:schema'):
-        schema_left = await _send(left and (left.columns, left.n_rows), A, everyone)
-        schema_right = await _send(right and (right.columns, right.n_rows), B, everyone)
-    (cols_a, n_a), (cols_b, n_b) = schema_left, schema_right
-    cols_a, cols_b = list(cols_a), list(cols_b)
-    for side, cols in (('left', cols_a), ('right', cols_b)):
-        if not cols:
-            raise JoinError(f'the {side} table has no columns besides the identifier', 'columns')
-    clash = sorted(set(cols_a) & set(cols_b))
-    if clash:
-        raise JoinError(f'both tables have a column named {clash[0]!r}; rename one before '
-                        f'joining', 'columns', column=clash[0])
+        schemas = []
+        for k, owner in enumerate(owners):
+            own = (tables[k].columns, tables[k].n_rows) if pid == owner else None
+            schemas.append(await _send(own, owner, everyone))
+    columns_by_owner = [list(cols) for cols, _ in schemas]
+    owner_rows = [n for _, n in schemas]
+    _check_schemas(columns_by_owner)
     if check_columns is not None:
-        check_columns(cols_a, cols_b)
-    d_a, d_b = len(cols_a), len(cols_b)
-    lay_a, lay_b = layout(d_a, params), layout(d_b, params)
+        check_columns(*columns_by_owner)
+    widths = [len(cols) for cols in columns_by_owner]
+    lays = [layout(d, params) for d in widths]
     secfxp = params.fmt.secfxp()
 
     own_pool = pool is None
@@ -604,117 +689,114 @@ async def secure_inner_join(left, right, params=None, session=None, roles=None, 
     helper_sides, owner_sides = [], []
     try:
         with phase('join:key'):
-            # Both owners contribute, so neither alone fixes the hash key; H never sees it.
-            mine = secrets.token_bytes(32) if pid in (A, B) else None
-            key_a = await _send(mine if pid == A else None, A, [B])
-            key_b = await _send(mine if pid == B else None, B, [A])
-            key = None
-            if pid == A:
-                key = hashlib.sha256(mine + key_b).digest()
-            elif pid == B:
-                key = hashlib.sha256(key_a + mine).digest()
+            # Every owner contributes, so no owner alone fixes the hash key; H never sees it.
+            contribution = secrets.token_bytes(32) if pid in owners else None
+            parts = [await _send(contribution if pid == owner else None, owner, owners)
+                     for owner in owners]
+            key = hashlib.sha256(b''.join(parts)).digest() if pid in owners else None
 
         with phase('join:match'):
             # Keys and hashes first: the helper can match, and compute its masks under each
             # owner's key, while the owners encrypt.
-            msg_a = sk_a = msg_b = sk_b = order_a = order_b = None
-            if pid == A:
-                msg_a, sk_a, order_a = await _owner_hash(left, key, params.key_bits, pool, split)
-            if pid == B:
-                msg_b, sk_b, order_b = await _owner_hash(right, key, params.key_bits, pool)
-            to_helper_a = await _send(msg_a, A, [H])
-            to_helper_b = await _send(msg_b, B, [H])
+            messages, keys, orders = [None] * n_owners, [None] * n_owners, [None] * n_owners
+            for k in mine:
+                messages[k], keys[k], orders[k] = await _owner_hash(
+                    tables[k], key, params.key_bits, pool, split if k == 0 else None)
+            to_helper = [await _send(messages[k] if pid == owner else None, owner, [H])
+                         for k, owner in enumerate(owners)]
             sizes = None
             if pid == H:
-                pk_a = _check_first(to_helper_a, n_a, params, A)
-                pk_b = _check_first(to_helper_b, n_b, params, B)
-                pairs, n_test = _match(to_helper_a['hashes'], to_helper_b['hashes'],
-                                       to_helper_a.get('test'))
+                pks = [_check_first(to_helper[k], owner_rows[k], params, owner)
+                       for k, owner in enumerate(owners)]
+                pairs, n_test = _match([msg['hashes'] for msg in to_helper],
+                                       to_helper[0].get('test'))
                 sizes = len(pairs), n_test
             m, n_test = await _send(sizes, H, everyone)
             if pid == H:
                 # pk.to_dict(): plain ints rebuilt here, never an object a peer sent, go to workers
-                helper_sides = [_HelperSide(pk_a.to_dict(), lay_a, [i for i, _ in pairs], m, params, pool),
-                                _HelperSide(pk_b.to_dict(), lay_b, [j for _, j in pairs], m, params, pool)]
+                helper_sides = [_HelperSide(pks[k].to_dict(), lays[k], [p[k] for p in pairs], m,
+                                            params, pool) for k in range(n_owners)]
             own_ids = None
             if rows_to is not None:
                 # The owner that receives predictions learns which of its rows are in the
                 # intersection, in the joined order: the rows it sent, as the helper matched them.
+                side = owners.index(rows_to)
                 sent = None
                 if pid == H:
-                    side = 0 if rows_to == A else 1
                     sent = np.array([p[side] for p in pairs], dtype=np.int64).tobytes()
                 sent = await _send(sent, H, [rows_to])
                 if pid == rows_to:
-                    mine = left if pid == A else right
-                    mine_order = order_a if pid == A else order_b
-                    rows = mine_order[np.frombuffer(sent, dtype=np.int64)]
-                    own_ids = [mine.ids[i] for i in rows]
+                    rows = orders[side][np.frombuffer(sent, dtype=np.int64)]
+                    own_ids = [tables[side].ids[i] for i in rows]
+            del to_helper, messages
 
         with phase('join:encrypt'):
-            cts_a = cts_b = None
-            if pid == A:
-                cts_a = await _owner_encrypt(left, sk_a, order_a, params, pool, progress)
-            if pid == B:
-                cts_b = await _owner_encrypt(right, sk_b, order_b, params, pool, progress)
-            cts_a = await _send(cts_a, A, [H])
-            cts_b = await _send(cts_b, B, [H])
-            if pid == H:
-                _check_ciphertexts(cts_a, pk_a, n_a, lay_a, A)
-                _check_ciphertexts(cts_b, pk_b, n_b, lay_b, B)
-                helper_sides[0].place(cts_a, n_a)
-                helper_sides[1].place(cts_b, n_b)
-            del cts_a, cts_b, to_helper_a, to_helper_b, msg_a, msg_b
+            cts = [None] * n_owners
+            for k in mine:
+                cts[k] = await _owner_encrypt(tables[k], keys[k], orders[k], params, pool,
+                                              progress)
+            for k, owner in enumerate(owners):
+                data = await _send(cts[k] if pid == owner else None, owner, [H])
+                cts[k] = None
+                if pid == H:
+                    _check_ciphertexts(data, pks[k], owner_rows[k], lays[k], owner)
+                    helper_sides[k].place(data, owner_rows[k])
+                del data
 
         with phase('join:decrypt'):
             # The helper returns each chunk as soon as it is masked, and the owner decrypts it
-            # while the helper goes on: the chunks of both owners alternate.
-            # the helper's one run of 'mask' counts both owners' joined rows, as they alternate
-            masking = _Progress(progress, 'mask', 2 * m) if pid == H else None
-            decrypting = [None, None]
-            for s, (owner, sk, lay) in enumerate(((A, sk_a, lay_a), (B, sk_b, lay_b))):
-                if pid == owner:
-                    decrypting[s] = _OwnerSide(sk, lay, m, params, secfxp, pool, progress)
-                    owner_sides.append(decrypting[s])
-            n_chunks = [len(lay.chunks(m, CHUNK_CIPHERTEXTS)) for lay in (lay_a, lay_b)]
-            steps = [(s, c) for c in range(max(n_chunks)) for s in (0, 1) if c < n_chunks[s]]
-            for s, c in steps:
-                owner = (A, B)[s]
+            # while the helper goes on: the chunks of the owners alternate.
+            # the helper's one run of 'mask' counts every owner's joined rows, as they alternate
+            masking = _Progress(progress, 'mask', n_owners * m) if pid == H else None
+            decrypting = [None] * n_owners
+            for k in mine:
+                decrypting[k] = _OwnerSide(keys[k], lays[k], m, params, secfxp, pool, progress)
+                owner_sides.append(decrypting[k])
+            n_chunks = [len(lay.chunks(m, CHUNK_CIPHERTEXTS)) for lay in lays]
+            steps = [(k, c) for c in range(max(n_chunks)) for k in range(n_owners)
+                     if c < n_chunks[k]]
+            for k, c in steps:
+                owner = owners[k]
                 data = None
                 if pid == H:
-                    data = await helper_sides[s].returned(c, pool)
-                    r0, r1, _, _ = helper_sides[s].chunks[c]
+                    data = await helper_sides[k].returned(c, pool)
+                    r0, r1, _, _ = helper_sides[k].chunks[c]
                     masking.add(r1 - r0)
                 data = await _send(data, H, [owner])
                 if pid == owner:
-                    await decrypting[s].receive(c, data)
-            share_a = await decrypting[0].finish() if pid == A else None
-            share_b = await decrypting[1].finish() if pid == B else None
-            masked_values, masked_ciphertexts = _record_masks(m, d_a, d_b, params)
+                    await decrypting[k].receive(c, data)
+            shares = [await decrypting[k].finish() if k in mine else None
+                      for k in range(n_owners)]
+            masked_values, masked_ciphertexts = _record_masks(m, widths, params)
 
-        columns = cols_a + cols_b
+        columns = [c for cols in columns_by_owner for c in cols]
         with phase('join:share'):
             tell = _Progress(progress, 'share', m)
             if m == 0:
                 values = secfxp.array(np.zeros((0, len(columns))), integral=False)
             else:
-                x_a = await _input_shares(secfxp, share_a, A, (m, d_a))
-                x_b = await _input_shares(secfxp, share_b, B, (m, d_b))
+                parts = [await _input_shares(secfxp, shares[k], owner, (m, widths[k]))
+                         for k, owner in enumerate(owners)]
+                shares = None
                 h_share = None
                 if pid == H:   # off the event loop: millions of ints at a million rows
                     scale = params.fmt.secure_frac_bits - params.fmt.frac_bits
                     h_share = await pool.wait(pool.run_local(
-                        _helper_rows, *(b''.join(s.masks) for s in helper_sides), m, d_a, d_b,
+                        _helper_rows, [b''.join(s.masks) for s in helper_sides], m, widths,
                         _mask_bits(params), scale, secfxp.field.order))
-                x_h = await _input_shares(secfxp, h_share, H, (m, d_a + d_b))
-                values = np.hstack((x_a, x_b)) + x_h
+                x_h = await _input_shares(secfxp, h_share, H, (m, len(columns)))
+                # one (m, d) array fewer alive at the peak: the owners' parts go before the sum
+                h_share, joined = None, np.hstack(parts)
+                del parts
+                values = joined + x_h
+                del joined, x_h
             tell.add(m)
     finally:
         for s in helper_sides + owner_sides:
             s.cancel()
         if own_pool:
             pool.close()
-    return JoinResult(SecretTable(values, columns), n_a, n_b, cols_a, cols_b, n_test,
+    return JoinResult(SecretTable(values, columns), owner_rows, columns_by_owner, n_test,
                       paillier_key_bits=params.key_bits, mask_bits=params.stat_sec,
                       masked_values=masked_values, masked_ciphertexts=masked_ciphertexts,
                       seeded_split=split is not None, own_ids=own_ids)

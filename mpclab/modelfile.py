@@ -6,10 +6,11 @@ JSON file (``{party}`` in PATH becomes the party's number)::
     {"mpclab_model": 1, "kind": "lasso" | "logistic", "features": [...], "coef": [...],
      "intercept": b, "target": "charges", "units": "original" | "scaled",
      "options": {the agreed options of the training run},
-     "columns": {"left": [...], "right": [...]},
+     "columns": {"owners": [[...], [...], ...], "left": [...], "right": [...]},
      "trained": {"rows": n, "metrics": {...}, "fingerprint": "...", "model_id": "..."}}
 
-``units`` says what the coefficients apply to: "original" (the owners' own units, also for
+``columns`` lists every owner's columns in owner order (and, as "left" and "right", the first
+two owners').  ``units`` says what the coefficients apply to: "original" (the owners' own units, also for
 the prediction of a scaled target), or "scaled" (each owner's columns min-max scaled by that
 owner, as in training; only the owner knows its scaling, so such a model is applied with
 ``mpclab predict``, where each owner scales its own columns).
@@ -198,4 +199,18 @@ def model_document(kind: str, features: list[str], target: str, units: str, opti
     return doc
 
 
-__all__ += ['model_document']
+def owner_columns(model: dict) -> list[list[str]]:
+    """Every owner's columns in training, in owner order."""
+    columns = model.get('columns') or {}
+    if 'owners' in columns:
+        return [list(c) for c in columns['owners']]
+    return [list(columns.get('left', [])), list(columns.get('right', []))]
+
+
+def columns_entry(owner_columns: list) -> dict:
+    """The "columns" entry of a model file for these owners' columns."""
+    return {'owners': [list(c) for c in owner_columns], 'left': list(owner_columns[0]),
+            'right': list(owner_columns[1])}
+
+
+__all__ += ['model_document', 'owner_columns', 'columns_entry']

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from mpclab import __version__
 
@@ -72,13 +72,19 @@ def _check(condition: bool, name: str, message: str) -> None:
 # -- the groups ------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class DataOptions:
-    """Each owner's table and how both are read and matched."""
+    """Each owner's table and how they are read and matched."""
 
     left: str | None = option(None, "party 0's table (read by party 0 only)", agreed=False,
                               metavar='CSV', path=True, kind='str')
     right: str | None = option(None, "party 1's table (read by party 1 only)", agreed=False,
                                metavar='CSV', path=True, kind='str')
-    id: str = option(REQUIRED, 'identifier column, in both tables', metavar='COLUMN')
+    owners: int = option(2, 'number K of owners: parties 0..K-1 each hold a table (--data, or '
+                         'with two owners --left/--right), party K helps by default (default 2)',
+                         metavar='K')
+    data: str | None = option(None, "this owner's own table (read by the owner only; with -M put "
+                              "{party} in the path, e.g. owner_{party}.csv)", agreed=False,
+                              metavar='CSV', path=True, kind='str')
+    id: str = option(REQUIRED, 'identifier column, in every table', metavar='COLUMN')
     id_normalize: str = option('none', 'how both owners normalise identifiers before matching: '
                                'none, casefold (ignore case) or strip-zeros (drop leading zeros)',
                                choices=('none', 'casefold', 'strip-zeros'))
@@ -95,6 +101,11 @@ class DataOptions:
 
     def __post_init__(self):
         _check(bool(self.id and self.id.strip()), 'id', 'the identifier column needs a name')
+        _check(self.owners >= 2, 'owners', f'{self.owners}: a join needs 2 or more owners')
+        _check(self.owners == 2 or not (self.left or self.right), 'left' if self.left else 'right',
+               f'is the two-owner spelling: with --owners {self.owners} every owner passes --data')
+        _check(not (self.data and (self.left or self.right)), 'data',
+               'give either --data (each owner its own table) or --left/--right, not both')
         _check(self.sep is None or len(self.sep) == 1 or self.sep == r'\t', 'sep',
                f'a separator is one character, not {self.sep!r}')
         _check(self.sep is None or self.decimal != self.sep, 'decimal',
@@ -119,7 +130,8 @@ class SecurityOptions:
     key_bits: int = option(2048, 'Paillier modulus size (default 2048)', choices=(2048, 3072, 4096))
     stat_sec: int = option(40, 'statistical security of the join\'s masks, in bits per value '
                            '(default 40)', metavar='S')
-    join_helper: int = option(2, 'index of the helper party (default 2)', metavar='I')
+    join_helper: int | None = option(None, 'index of the helper party (default: the party after '
+                                     'the owners, 2 with two owners)', metavar='I', kind='int')
 
     def __post_init__(self):
         _check(self.fxp_bits % 2 == 0 and 32 <= self.fxp_bits <= 256, 'fxp_bits',
@@ -224,6 +236,9 @@ class ElasticNetOptions(LassoOptions):
 @dataclass(frozen=True, kw_only=True)
 class RidgeOptions(LassoOptions):
     """Ridge regression (scikit-learn's objective and names); --cv chooses alpha."""
+
+    # ridge's penalty has no alpha_max (every alpha > 0 leaves coefficients), so no path
+    NOT_OPTIONS: ClassVar[tuple[str, ...]] = ('n_alphas',)
 
     alpha: float = option(1.0, "L2 penalty, as in scikit-learn's Ridge: ||y − Xw − b||² + "
                           'alpha·||w||², not divided by the number of rows (default 1.0)')
@@ -394,7 +409,12 @@ def option_specs(program: str) -> dict[str, tuple[str, dataclasses.Field]]:
         groups = PROGRAMS[program]
     except KeyError:
         raise OptionError('program', f'unknown program {program!r}; one of {", ".join(PROGRAMS)}') from None
-    return {f.name: (attr, f) for attr, cls in groups for f in dataclasses.fields(cls)}
+    return {f.name: (attr, f) for attr, cls in groups for f in option_fields(cls)}
+
+
+def option_fields(cls) -> list[dataclasses.Field]:
+    """A group's fields that are options of its programs (not those it sets aside)."""
+    return [f for f in dataclasses.fields(cls) if f.name not in getattr(cls, 'NOT_OPTIONS', ())]
 
 
 def _int_bits(value) -> int | str:
@@ -519,16 +539,23 @@ class Options:
         if self.parties is not None and self.parties != n_parties:
             raise OptionError('parties', f'the study is for {self.parties} parties, this run has '
                                          f'{n_parties}')
-        if n_parties > 1:
+        owners = self.data.owners
+        if n_parties == 1:
+            _check(owners == 2 and not self.data.data, 'owners' if owners != 2 else 'data',
+                   'with one party, which plays every role, pass the two tables as --left and '
+                   '--right')
+        else:   # too few parties for the owners and a helper: `mpclab.join.Roles` says so
             helper = self.security.join_helper
-            _check(2 <= helper < n_parties, 'join_helper',
-                   f'{helper} must be between 2 and {n_parties - 1} with {n_parties} parties')
+            if helper is not None:
+                _check(owners <= helper < n_parties, 'join_helper',
+                       f'{helper} must be between {owners} and {n_parties - 1} with {owners} '
+                       f'owners and {n_parties} parties')
         for i in (self.output.model_to or ()) if 'output' in self else ():
             _check(0 <= i < n_parties, 'model_to', f'{i}: no such party')
         if 'predict' in self:
             to = self.predict.predictions_to
-            _check(to in (0, 1) or n_parties == 1, 'predictions_to',
-                   f'{to}: the predictions go to an owner, party 0 or 1')
+            _check(0 <= to < owners or n_parties == 1, 'predictions_to',
+                   f'{to}: the predictions go to an owner, one of the parties 0..{owners - 1}')
         if 'reveal' in self and self.reveal.reveal_to is not None:
             _check(0 <= self.reveal.reveal_to < n_parties, 'reveal_to',
                    f'{self.reveal.reveal_to}: no such party')
@@ -609,7 +636,7 @@ def command_line_parser(program: str, prog: str | None = None) -> argparse.Argum
               'run': 'running (this party only)'}
     for attr, cls in PROGRAMS[program]:
         group = parser.add_argument_group(titles[attr])
-        for f in dataclasses.fields(cls):
+        for f in option_fields(cls):
             m = f.metadata
             kw: dict[str, Any] = {'help': m['help'], 'dest': f.name}
             if m['metavar']:

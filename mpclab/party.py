@@ -87,9 +87,11 @@ def main(program: str, argv: list[str] | None = None, respawn: list[str] | None 
     from mpclab.session import EXIT_INPUT, ProtocolError, Session
     from mpclab.data import InputError
     from mpclab.join import Roles
-    helper = options.security.join_helper if options and option_error is None else 2
+    usable = options is not None and option_error is None
+    helper = options.security.join_helper if usable else None
+    n_owners = options.data.owners if usable else 2
     try:
-        roles = Roles.for_parties(n, helper)
+        roles = Roles.for_parties(n, helper, owners=n_owners)
     except (ProtocolError, ValueError) as exc:   # two parties: nobody to agree with
         _die(f'{where}: {exc}', EXIT_INPUT)
     error = _OptionFailure(option_error) if option_error else None

@@ -12,7 +12,7 @@ from mpclab.data import load_party_table
 from mpclab.fixedpoint import FixedPointFormat
 from mpclab.join import is_test_id
 
-__all__ = ['plaintext_join', 'plaintext_split']
+__all__ = ['plaintext_join', 'plaintext_join_tables', 'plaintext_split']
 
 
 def _decoded(source, id_column, fmt, scale, exclude):
@@ -24,10 +24,17 @@ def _decoded(source, id_column, fmt, scale, exclude):
 
 def plaintext_join(left, right, id_column, fmt=None, scale=None, exclude=()):
     """Inner join of the two owners' preprocessed tables (identifier column kept first)."""
+    return plaintext_join_tables([left, right], id_column, fmt, scale, exclude)
+
+
+def plaintext_join_tables(sources, id_column, fmt=None, scale=None, exclude=()):
+    """Chained inner join of every owner's preprocessed table, in owner order."""
     fmt = fmt or FixedPointFormat()
-    a = _decoded(left, id_column, fmt, scale, exclude)
-    b = _decoded(right, id_column, fmt, scale, exclude)
-    return a.merge(b, on=id_column, how='inner')
+    joined = _decoded(sources[0], id_column, fmt, scale, exclude)
+    for source in sources[1:]:
+        joined = joined.merge(_decoded(source, id_column, fmt, scale, exclude), on=id_column,
+                              how='inner')
+    return joined
 
 
 def plaintext_split(joined, id_column, seed, fraction):

@@ -82,18 +82,19 @@ def _owner_vectors(table, columns):
     return np.array([inv, low, span], dtype=float)
 
 
-def share_scaling(secfxp, left, right, columns_left, columns_right, roles) -> Scaling:
+def share_scaling(secfxp, tables, owner_columns, roles) -> Scaling:
     """Secret-share every owner's scaling of its own columns; every party calls this.
 
-    `left`/`right` are this party's own PartyTables (None where it owns none).
+    `tables` has one entry per owner: this party's own PartyTable, None where it owns none;
+    `owner_columns` every owner's columns, in owner order.
     """
     parts = []
-    for table, columns, owner in ((left, columns_left, roles.left), (right, columns_right, roles.right)):
+    for table, columns, owner in zip(tables, owner_columns, roles.owners):
         shape = (3, len(columns))
         mine = _owner_vectors(table, columns) if mpc.pid == owner else np.zeros(shape)
         parts.append(mpc.input(secfxp.array(mine, integral=False), senders=owner))
-    both = mpc.np_hstack(parts)
-    return Scaling(both[0], both[1], both[2], list(columns_left) + list(columns_right))
+    every = mpc.np_hstack(parts)
+    return Scaling(every[0], every[1], every[2], [c for cols in owner_columns for c in cols])
 
 
 async def _require(bit_coroutine, message):

@@ -158,7 +158,7 @@ def test_ledger_counts_every_masked_value_and_ciphertext():
     params = JoinParameters()
     security.ledger.reset()
     res, _ = secure_join_in_process(left, right)
-    values, cts = masked_counts(10, 2, 17, params)
+    values, cts = masked_counts(10, (2, 17), params)
     # 2 values fit one half-size plaintext; rows of 17 values of 74 bits go 3 in 2 full ones
     # (one row whole and another's head, then the third whole and that head's tail), so 10
     # rows take 3 groups and a row on its own
@@ -171,7 +171,7 @@ def test_ledger_counts_every_masked_value_and_ciphertext():
     res, _ = secure_join_in_process(left, right, stat_sec=60)
     assert security.ledger.min_bits('join') == 60
     wide = JoinParameters(stat_sec=60)
-    assert security.ledger.count('join') == sum(masked_counts(10, 2, 17, wide))
+    assert security.ledger.count('join') == sum(masked_counts(10, (2, 17), wide))
     security.ledger.reset()
 
 
@@ -252,9 +252,14 @@ def test_public_failures_are_join_errors_in_library_words():
     with pytest.raises(JoinError, match=r'one of the parties 2\.\.4, not 1'):
         Roles.for_parties(5, 1)
     with pytest.raises(JoinError, match='different parties'):
-        Roles(0, 1, 1).check(3)
+        Roles((0, 1), 1).check(3)
     with pytest.raises(JoinError, match='outside'):
-        Roles(0, 1, 3).check(3)
+        Roles((0, 1), 3).check(3)
+    with pytest.raises(JoinError, match=r'needs 4 or more parties \(3 owners and a helper\), not 3'):
+        Roles.for_parties(3, owners=3)
+    with pytest.raises(JoinError, match=r'the helper must be one of the parties 3\.\.4, not 2'):
+        Roles.for_parties(5, 2, owners=3)
+    assert Roles.for_parties(5, owners=3) == Roles((0, 1, 2), 3)
     with pytest.raises(JoinError, match='statistical') as e:
         JoinParameters(stat_sec=10)
     assert isinstance(e.value, ValueError)
@@ -378,7 +383,7 @@ def test_every_party_counts_the_same_and_the_loop_runs_between_chunks(tmp_path):
     for code, out, err in results:
         assert code == 0, err
         reports.append(party_report(out))
-    values, cts = masked_counts(150, 2, 3, JoinParameters())
+    values, cts = masked_counts(150, (2, 3), JoinParameters())
     for r in reports:
         assert not r['no_async']
         assert r['ledger'] == reports[0]['ledger']

@@ -14,7 +14,7 @@ from mpyc.runtime import mpc
 
 from mpclab.data import InputError, PartyTable, load_party_table
 from mpclab.fixedpoint import FixedPointFormat
-from mpclab.join import JoinParameters, Roles, secure_inner_join, slot_layout
+from mpclab.join import JoinParameters, Roles, secure_join, slot_layout
 from mpclab.options import Options, flag
 from mpclab.parallel import Pool
 from mpclab.session import EXIT_INPUT, ProtocolError, PublicError, Session
@@ -34,13 +34,16 @@ def warn(message: str) -> None:
 
 @dataclass
 class Job:
-    """One party's run of a program: its options, session, roles and own tables."""
+    """One party's run of a program: its options, session, roles and own tables.
+
+    `tables` has one entry per owner, in owner order: this party's own table, None where
+    another party owns it (empty until `prepare`).
+    """
 
     options: Options
     session: Session
     roles: Roles
-    left: PartyTable | None = None
-    right: PartyTable | None = None
+    tables: list = field(default_factory=list)
     progress: object = None
     leaks: list = field(default_factory=list)   # opt-in disclosures chosen for this run
     fmt: FixedPointFormat | None = None          # the agreed input format (after `agree_format`)
@@ -50,29 +53,53 @@ class Job:
     def pid(self) -> int:
         return mpc.pid
 
+    @property
+    def own(self) -> list[PartyTable]:
+        """This party's own tables (one at an owner, none elsewhere; all with one party)."""
+        return [t for t in self.tables if t is not None]
+
 
 def roles_for(options: Options, n_parties: int) -> Roles:
     try:
-        return Roles.for_parties(n_parties, options.security.join_helper)
+        return Roles.for_parties(n_parties, options.security.join_helper, options.data.owners)
     except ValueError as exc:
         raise ProtocolError(str(exc)) from None
 
 
+def table_source(options: Options, roles: Roles, k: int) -> tuple[str | None, str]:
+    """(path, flag) of owner k's table at that owner: --data, or the two-owner --left/--right."""
+    data = options.data
+    if data.data or len(roles.owners) > 2:
+        return data.data, 'data'
+    side = ('left', 'right')[k]
+    return getattr(data, side), side
+
+
+def missing_table(roles: Roles, k: int, spelling: str) -> InputError:
+    owner = roles.owners[k]
+    if spelling == 'data':
+        return InputError(f'party {owner} owns table {k} of {len(roles.owners)}: pass --data CSV',
+                          'no --data table given')
+    return InputError(f'party {owner} holds the {spelling} table: pass {flag(spelling)} CSV',
+                      f'no {flag(spelling)} table given')
+
+
 def own_tables(options: Options, roles: Roles, pid: int, binary_target: bool = False):
-    """Load this party's own table(s): (left, right), None where it owns none.
+    """Load this party's own table(s): a list with one entry per owner, None where another
+    party owns it.
 
     Raises InputError (reported to everyone in the agreement round).
     """
     data = options.data
     target = options.split.target if 'split' in options else None
     fmt = options.input_format()   # with --int-bits auto: the widest, until the bits are agreed
-    tables = {}
-    for side, owner, path in (('left', roles.left, data.left), ('right', roles.right, data.right)):
+    tables = [None] * len(roles.owners)
+    for k, owner in enumerate(roles.owners):
         if pid != owner:
             continue
+        path, spelling = table_source(options, roles, k)
         if not path:
-            raise InputError(f'party {owner} holds the {side} table: pass {flag(side)} CSV',
-                             f'no {flag(side)} table given')
+            raise missing_table(roles, k, spelling)
         table = load_party_table(
             path, data.id, fmt, scale=data.scale, exclude=data.drop_columns, sep=data.sep,
             encoding=data.encoding, decimal=data.decimal, id_normalize=data.id_normalize,
@@ -80,8 +107,8 @@ def own_tables(options: Options, roles: Roles, pid: int, binary_target: bool = F
         if 'output' in options and data.scale == 'minmax' and \
                 options.output.model_units == 'original':
             check_scaling(table)   # the conversion's public bounds, on this owner's own columns
-        tables[side] = table
-    return tables.get('left'), tables.get('right')
+        tables[k] = table
+    return tables
 
 
 def needed_int_bits(table: PartyTable) -> int:
@@ -92,15 +119,15 @@ def needed_int_bits(table: PartyTable) -> int:
 
 def prepare(job: Job) -> None:
     """This party's own tables, read and checked before connecting (raises InputError)."""
-    job.left, job.right = own_tables(job.options, job.roles, job.pid,
-                                     binary_target=job.options.program == 'logistic')
+    job.tables = own_tables(job.options, job.roles, job.pid,
+                            binary_target=job.options.program == 'logistic')
 
 
 def public_facts(job: Job) -> dict:
     """What this party tells everyone in the agreement round: which of the requested drops it
     made (column names are public anyway), with --int-bits auto the bits its data need, and
     whatever its program's `prepare` put under ``context['public']``."""
-    tables = [t for t in (job.left, job.right) if t is not None]
+    tables = job.own
     facts = {'dropped': [c for t in tables for c in t.dropped], **job.context.get('public', {})}
     if job.options is not None and job.options.security.int_bits == 'auto' and tables:
         facts['int_bits'] = max(needed_int_bits(t) for t in tables)
@@ -119,12 +146,11 @@ def agree_format(job: Job, facts: list[dict]) -> FixedPointFormat:
         int_bits = max([f['int_bits'] for f in facts if f.get('int_bits') is not None], default=0)
         if options.data.scale != 'minmax':   # with min-max scaling it is 1, known to all
             job.leaks.append(f'--int-bits auto: every party learns I = {int_bits}, the power of '
-                             f'two above the largest |value| of either owner (a fixed --int-bits '
+                             f'two above the largest |value| of any owner (a fixed --int-bits '
                              f'reveals nothing)')
     fmt = options.input_format(int_bits)
-    for table in (job.left, job.right):
-        if table is not None:
-            table.fmt = fmt
+    for table in job.own:
+        table.fmt = fmt
     job.fmt = fmt
     return fmt
 
@@ -150,11 +176,12 @@ def join_parameters(options: Options, fmt: FixedPointFormat) -> JoinParameters:
 
 def target_check(target: str):
     """A check, run on the public column names before any data moves, that the target exists."""
-    def check(columns_left, columns_right):
-        if target not in columns_left + columns_right:
-            raise PublicError(f'--target {target!r} is in neither table '
-                                f'(columns: {columns_left + columns_right})')
-        if len(columns_left) + len(columns_right) < 2:
+    def check(*owner_columns):
+        columns = [c for cols in owner_columns for c in cols]
+        if target not in columns:
+            where = 'neither table' if len(owner_columns) == 2 else 'no table'
+            raise PublicError(f'--target {target!r} is in {where} (columns: {columns})')
+        if len(columns) < 2:
             raise PublicError('no feature columns besides the target')
     return check
 
@@ -176,10 +203,9 @@ async def join(job: Job, check_columns=None, rows_to: int | None = None):
         except (OSError, RuntimeError) as exc:   # unreachable, or dask not installed
             raise ProtocolError(f'{flag("dask")} {options.run.dask}: {exc}') from None
     try:
-        result = await secure_inner_join(job.left, job.right, join_parameters(options, job.fmt),
-                                         job.session, job.roles, split=split,
-                                         check_columns=check_columns, progress=job.progress,
-                                         rows_to=rows_to, pool=pool)
+        result = await secure_join(job.tables, join_parameters(options, job.fmt), job.session,
+                                   job.roles, split=split, check_columns=check_columns,
+                                   progress=job.progress, rows_to=rows_to, pool=pool)
     except ProtocolError:
         raise
     except ValueError as exc:   # the join's own, data-free errors
@@ -187,14 +213,14 @@ async def join(job: Job, check_columns=None, rows_to: int | None = None):
     finally:
         if pool is not None:
             pool.close()
-    smaller = min(result.rows_left, result.rows_right)
+    smaller = min(result.owner_rows)
     m = result.intersection_size
     if m == 0:
-        warn('the intersection is empty: check that both tables spell the identifiers alike '
+        warn('the intersection is empty: check that every table spells the identifiers alike '
              '(see --id-normalize)')
     elif m < SMALL_INTERSECTION * smaller:
         warn(f'only {m} of {smaller} rows of the smaller table are in the intersection: check '
-             f'that both tables spell the identifiers alike (see --id-normalize)')
+             f'that every table spells the identifiers alike (see --id-normalize)')
     return result
 
 
@@ -242,19 +268,32 @@ def model_receivers(options: Options, n_parties: int) -> list[int]:
     return list(range(n_parties)) if to is None else list(to)
 
 
+def size_summary(result) -> dict:
+    """Every owner's table size (the two-owner names too) and the intersection size."""
+    return {'rows_left': result.rows_left, 'rows_right': result.rows_right,
+            'owner_rows': list(result.owner_rows), 'intersection_size': result.intersection_size}
+
+
+def sizes_line(summary: dict) -> str:
+    """'joined 40 x 30 rows: 20 in common' (every owner's rows)."""
+    rows = summary.get('owner_rows') or [summary['rows_left'], summary['rows_right']]
+    m = summary['intersection_size']
+    common = 'the intersection is empty' if m == 0 else f'{m} in common'
+    return f'joined {" x ".join(map(str, rows))} rows: {common}'
+
+
 def model_summary(result, train, test, options: Options, model) -> dict:
     """The summary fields every model program reports."""
-    return {'rows_left': result.rows_left, 'rows_right': result.rows_right,
-            'intersection_size': result.intersection_size, 'columns': result.table.columns,
+    return {**size_summary(result), 'columns': result.table.columns,
             'target': options.split.target, 'scale': options.data.scale,
             'train_rows': train.n_rows, 'test_rows': test.n_rows if test is not train else 0,
             'split': options.split.split, 'n_iter': model.n_iter_}
 
 
 def join_summary(result) -> dict:
-    return {'rows_left': result.rows_left, 'rows_right': result.rows_right,
-            'intersection_size': result.intersection_size, 'columns': result.table.columns}
+    return {**size_summary(result), 'columns': result.table.columns}
 
 
 __all__ += ['EXIT_INPUT', 'public_facts', 'check_drop_columns', 'join_parameters',
-            'split_leaks', 'join_summary']
+            'split_leaks', 'join_summary', 'size_summary', 'sizes_line', 'table_source',
+            'missing_table']

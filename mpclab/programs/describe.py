@@ -47,11 +47,12 @@ ROWS = ('count', 'mean', 'std', 'min', 'max')
 def histogram_check(names):
     """A check, on the public column names before any data moves, that every --histogram
     column is in a table."""
-    def check(columns_left, columns_right):
-        columns = columns_left + columns_right
+    def check(*owner_columns):
+        columns = [c for cols in owner_columns for c in cols]
         for name in names:
             if name not in columns:
-                raise PublicError(f'--histogram {name!r} is in neither table (columns: {columns})')
+                where = 'neither table' if len(owner_columns) == 2 else 'no table'
+                raise PublicError(f'--histogram {name!r} is in {where} (columns: {columns})')
     return check
 
 

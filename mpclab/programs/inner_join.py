@@ -17,7 +17,7 @@ from __future__ import annotations
 
 
 from mpclab import security
-from mpclab.programs.common import Job, join, join_summary, warn
+from mpclab.programs.common import Job, join, join_summary, sizes_line, warn
 
 
 def reveal_leaks(options) -> list[str]:
@@ -48,9 +48,4 @@ async def run(job: Job) -> dict:
 
 def lines(summary: dict) -> list[str]:
     """What a party prints of its summary."""
-    if summary['intersection_size'] == 0:
-        common = 'the intersection is empty'
-    else:
-        common = f'{summary["intersection_size"]} in common'
-    return [f'joined {summary["rows_left"]} x {summary["rows_right"]} rows: {common}, '
-            f'{len(summary["columns"])} columns']
+    return [f'{sizes_line(summary)}, {len(summary["columns"])} columns']

@@ -15,7 +15,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import security
-from mpclab.modelfile import model_document, write_model
+from mpclab.modelfile import columns_entry, model_document, write_model
 from mpclab.programs.common import Job, model_receivers, warn
 from mpclab.session import EXIT_RANGE, PublicError
 from mpclab.units import UnitsError, share_scaling, to_original
@@ -33,8 +33,7 @@ def original_units(job: Job) -> bool:
 
 def scaling(job: Job, result, secfxp):
     """Every owner's secret-shared scaling of its own columns (every party calls this)."""
-    return share_scaling(secfxp, job.left, job.right, result.columns_left, result.columns_right,
-                         job.roles)
+    return share_scaling(secfxp, job.tables, result.owner_columns, job.roles)
 
 
 def secret_parameters(model):
@@ -57,9 +56,8 @@ async def _model_id() -> str:
 def _own_scaling(job: Job) -> dict:
     """This owner's own scaling, for its own file of a model in scaled units."""
     out = {}
-    for table in (job.left, job.right):
-        if table is not None:
-            out.update({c: list(v) for c, v in table.scaling.items()})
+    for table in job.own:
+        out.update({c: list(v) for c, v in table.scaling.items()})
     return out
 
 
@@ -99,7 +97,7 @@ async def deliver_model(job: Job, kind: str, model, features, result, train, met
         trained['params'] = dict(params)
     document = dict(kind=kind, features=features,
                     target=options.split.target, units=units, options=options.agreed(),
-                    columns={'left': result.columns_left, 'right': result.columns_right},
+                    columns=columns_entry(result.owner_columns),
                     trained=trained)
     if opened is not None:
         values = np.asarray(opened, dtype=float)

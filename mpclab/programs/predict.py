@@ -27,9 +27,10 @@ from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
 from mpclab.data import InputError, load_party_table
-from mpclab.modelfile import ModelFileError, read_model
+from mpclab.modelfile import ModelFileError, owner_columns, read_model
 from mpclab.models.logistic import predict_from_decision
-from mpclab.programs.common import Job, join, warn
+from mpclab.programs.common import (Job, join, missing_table, size_summary, sizes_line,
+                                    table_source, warn)
 from mpclab.programs.modeling import SHARES_FORMAT
 from mpclab.session import EXIT_RANGE, PublicError
 
@@ -52,20 +53,25 @@ def prepare(job: Job) -> None:
                          'neither --scale nor --drop-columns', 'invalid options')
     own_scaling = model.get('own_scaling', {})
     job.context.update(model=model, public={'model': _identity(model, job.pid)})
-    for side, owner, source in (('left', job.roles.left, data.left),
-                                ('right', job.roles.right, data.right)):
+    trained_columns = owner_columns(model)
+    if len(trained_columns) != len(job.roles.owners):
+        raise InputError(f'the model was trained on the tables of {len(trained_columns)} owners, '
+                         f'not {len(job.roles.owners)}: run with --owners {len(trained_columns)}',
+                         'another number of owners than in training')
+    job.tables = [None] * len(job.roles.owners)
+    for k, owner in enumerate(job.roles.owners):
         if job.pid != owner:
             continue
+        source, spelling = table_source(options, job.roles, k)
         if not source:
-            raise InputError(f'party {owner} holds the {side} table: pass --{side} CSV',
-                             f'no --{side} table given')
-        columns = [c for c in model['columns'][side] if c != model['target']]
+            raise missing_table(job.roles, k, spelling)
+        columns = [c for c in trained_columns[k] if c != model['target']]
         table = load_party_table(source, data.id, options.input_format(), columns=columns,
                                  sep=data.sep, encoding=data.encoding, decimal=data.decimal,
                                  id_normalize=model['options'].get('id_normalize', 'none'))
         if model['units'] == 'scaled':
             table = _scaled_as_in_training(table, own_scaling, options)
-        setattr(job, side, table)
+        job.tables[k] = table
 
 
 def _scaled_as_in_training(table, own_scaling: dict, options):
@@ -166,8 +172,7 @@ async def run(job: Job) -> dict:
     to = options.predict.predictions_to
     result = await join(job, rows_to=to)
     n = result.intersection_size
-    summary = {'rows_left': result.rows_left, 'rows_right': result.rows_right,
-               'intersection_size': n, 'model_id': model['trained'].get('model_id'),
+    summary = {**size_summary(result), 'model_id': model['trained'].get('model_id'),
                'kind': model['kind'], 'predictions_to': to}
     job.leaks.append(f'party {to} learns which of its people are in the intersection, and their '
                      f'predictions')
@@ -203,9 +208,7 @@ async def run(job: Job) -> dict:
 
 
 def lines(summary: dict) -> list[str]:
-    out = [f'joined {summary["rows_left"]} x {summary["rows_right"]} rows: '
-           f'{summary["intersection_size"]} in common; {summary["kind"]} model '
-           f'{summary["model_id"]}']
+    out = [f'{sizes_line(summary)}; {summary["kind"]} model {summary["model_id"]}']
     if 'predictions' in summary:
         where = f', written to {summary["saved_to"]}' if 'saved_to' in summary else ''
         out.append(f'{summary["predictions"]} predictions for this party{where}')
