@@ -104,7 +104,7 @@ def test_lasso_keeps_model_secret_when_asked(tmp_path):
 @pytest.mark.skipif(not os.path.exists(LOGISTIC), reason='no logistic program')
 @pytest.mark.parametrize('parties, secret', [(1, False), (3, True), (5, False)])
 def test_logistic_program_matches_sklearn(tmp_path, parties, secret):
-    left, right = owner_tables(20 + parties, n=300, classify=True)
+    left, right = owner_tables(20 + parties, n=200, classify=True)
     lp, rp = write(tmp_path, left, right)
     js = tmp_path / 'out.json'
     args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--int-bits', '2',
