@@ -75,7 +75,10 @@ def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
     cv = out['cv']
     assert cv['Cs'] == Cs and cv['folds'] == K
     assert cv['C_'] == sk.C_[0] == out['reg_c']
-    np.testing.assert_allclose(cv['mean_scores'], sk.scores_[1].mean(axis=0), atol=1e-3)
+    # a held-out row on the decision boundary may fall either way under the secure fixed
+    # point's random rounding: allow one such row (a mean score moves by 1/(K*fold size))
+    one_row = 1 / (K * (n // K))
+    np.testing.assert_allclose(cv['mean_scores'], sk.scores_[1].mean(axis=0), atol=one_row + 1e-9)
     final = LogisticRegression(C=cv['C_'], tol=1e-10, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose([out['coef'][f] for f in features], final.coef_[0], atol=1e-2)
     assert abs(out['intercept'] - final.intercept_[0]) < 1e-2
