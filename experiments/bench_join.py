@@ -11,7 +11,6 @@ union bound over them (log2), from the public sizes as every party records them.
 """
 
 import argparse
-import csv
 import math
 import os
 import statistics
@@ -21,7 +20,7 @@ import tempfile
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, RESULTS, run_protocol, synthetic_tables, write_tables  # noqa: E402
+from common import ROOT, RESULTS, run_protocol, synthetic_tables, write_csv, write_tables  # noqa: E402
 
 sys.path.insert(0, ROOT)
 _argv, sys.argv = sys.argv, sys.argv[:1]  # MPyC parses the command line when imported
@@ -30,15 +29,6 @@ from mpclab.join import JoinParameters, masked_counts  # noqa: E402
 sys.argv = _argv
 
 PHASES = ['join:schema', 'join:key', 'join:encrypt', 'join:match', 'join:decrypt', 'join:share']
-
-
-def write_csv(path, rows):
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def main():

@@ -14,7 +14,6 @@ CSV: on a shared machine it says how much the figures are worth.  Measured, neve
 """
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ import time
 import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PROTOCOLS, RESULTS, ROOT, synthetic_tables, write_tables  # noqa: E402
+from common import PROTOCOLS, RESULTS, ROOT, read_csv, synthetic_tables, write_csv, write_tables  # noqa: E402
 
 from mpclab.launch import Parties, local_argvs  # noqa: E402
 
@@ -97,22 +96,6 @@ def run_join(lp, rp, workers, fmt, timeout, parties=3):
             with open(js.format(party=i)) as f:
                 summaries.append(json.load(f))
         return summaries, sampler.peak, wall
-
-
-def read_csv(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline='') as f:
-        return list(csv.DictReader(f))
-
-
-def write_csv(path, rows):
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def plot(rows, path):

@@ -1,5 +1,6 @@
 """Shared plumbing for the experiments: synthetic tables and running protocol programs as parties."""
 
+import csv
 import json
 import os
 import sys
@@ -84,3 +85,21 @@ def write_tables(tmp, left, right):
     left.to_csv(lp, index=False)
     right.to_csv(rp, index=False)
     return lp, rp
+
+
+def read_csv(path):
+    """The rows of a results CSV as dicts of strings; [] if there is none yet."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path, rows):
+    """Write rows (dicts) as a CSV whose columns are every key met, in order of first appearance."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOCOLS = os.path.join(ROOT, 'protocols')
 
 __all__ = ['ROOT', 'PROTOCOLS', 'run_local', 'run_separate', 'start_separate', 'free_base_port',
-           'leak_patterns', 'PartyResult']
+           'leak_patterns', 'leaks', 'write_tables', 'PartyResult']
 
 
 def run_local(program, args, parties, timeout=300, cwd=None, env=None, mpyc_args=()):
@@ -39,6 +39,14 @@ def run_separate(program, args_per_party, timeout=300, **kw):
     """Run every party as its own process to the end; [(returncode, stdout, stderr)]."""
     with start_separate(program, args_per_party, **kw) as parties:
         return parties.wait(timeout)
+
+
+def write_tables(tmp_path, left, right):
+    """The two owners' tables as tmp_path/left.csv and right.csv: their paths, as strings."""
+    lp, rp = tmp_path / 'left.csv', tmp_path / 'right.csv'
+    left.to_csv(lp, index=False)
+    right.to_csv(rp, index=False)
+    return str(lp), str(rp)
 
 
 def integer_needles(value, min_bytes=5):
@@ -102,6 +110,35 @@ def confirmed_hits(data: bytes, name: str, needle: bytes) -> bool:
             return True
         start = data.find(needle, start + 1)
     return False
+
+
+def leaks(data: bytes, patterns, confirm=True):
+    """The names of `patterns` ({name: needle}) found in `data`, in the order given: with
+    `confirm` those whose hit `confirmed_hits` accepts, else every needle that occurs at all.
+
+    The same answer as searching the data once per needle, in one pass: the first bytes of
+    every window of the data are looked up among the needles' first bytes (numpy), and only
+    needles whose beginning occurs are searched for.  (Thousands of needles, megabytes of
+    traffic: one search each took most of a leakage test's time.)
+    """
+    import numpy as np
+    patterns = dict(patterns)
+    k = min([4] + [len(p) for p in patterns.values()])
+    if not patterns or k == 0 or len(data) < k:
+        candidates = list(patterns)
+    else:
+        window = np.zeros(len(data) - k + 1, dtype=np.uint64)
+        raw = np.frombuffer(data, dtype=np.uint8)
+        for i in range(k):    # the k bytes from each position, little-endian
+            window |= raw[i:len(raw) - k + 1 + i].astype(np.uint64) << np.uint64(8 * i)
+        heads = {name: int.from_bytes(p[:k], 'little') for name, p in patterns.items()}
+        wanted = np.unique(np.fromiter(heads.values(), dtype=np.uint64, count=len(heads)))
+        at = np.minimum(np.searchsorted(wanted, window), len(wanted) - 1)
+        present = set(np.unique(window[wanted[at] == window]).tolist())
+        candidates = [name for name, h in heads.items() if h in present]
+    if confirm:
+        return [name for name in candidates if confirmed_hits(data, name, patterns[name])]
+    return [name for name in candidates if patterns[name] in data]
 
 
 def leak_patterns(df, id_column='id', skip=(), fmt=None, scale=None):

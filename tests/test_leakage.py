@@ -22,7 +22,8 @@ import pytest
 
 from mpclab.fixedpoint import FixedPointFormat
 from mpclab.launch import addresses, run_parties
-from partyrun import PROTOCOLS, ROOT, confirmed_hits, integer_needles, leak_patterns, run_separate
+from partyrun import (PROTOCOLS, ROOT, confirmed_hits, integer_needles, leak_patterns, leaks,
+                      run_separate)
 
 pytestmark = pytest.mark.slow
 WIDE = ['--fxp-bits', '96', '--frac-bits', '48', '--int-bits', '2']
@@ -82,8 +83,7 @@ def test_no_party_receives_another_owners_identifiers_or_values(tmp_path, progra
     # the helper sees neither owner's data; each owner does not see the other's
     for pid, owners in ((2, (0, 1)), (0, (1,)), (1, (0,))):
         for owner in owners:
-            leaked = [what for what, pat in secrets_of[owner].items()
-                      if confirmed_hits(seen[pid], what, pat)]
+            leaked = leaks(seen[pid], secrets_of[owner])
             assert not leaked, f'party {pid} received {leaked[:5]}'
     # the detector works: public column names, sent as text like everything else, are found
     assert b'L_public_column_2' in seen[1] and b'R_public_column_0' in seen[0]
@@ -100,7 +100,9 @@ def test_the_detector_finds_a_value_packed_at_any_bit_position_in_a_big_integer(
         for blob in (pickle.dumps(big), big.to_bytes(80, 'big'), pickle.dumps([big, 5])):
             noise = rng.bytes(5000)
             stream = noise + blob + noise
-            assert any(confirmed_hits(stream, k, p) for k, p in needles.items()), shift
+            found = leaks(stream, needles)   # the search the tests use, in one pass
+            assert found, shift
+            assert found == [k for k, p in needles.items() if confirmed_hits(stream, k, p)]
     # and random bytes of this size do not match by chance
     assert not any(p in rng.bytes(1 << 20) for p in integer_needles(e).values())
     # a needle's bytes alone, with other bits beside them, are a chance hit, not a leak
@@ -109,6 +111,11 @@ def test_the_detector_finds_a_value_packed_at_any_bit_position_in_a_big_integer(
     assert confirmed_hits(b'noise' + real + b'noise', name, core)
     flipped = bytes([real[0] ^ 0x80]) + real[1:]
     assert core in flipped and not confirmed_hits(b'noise' + flipped + b'noise', name, core)
+    # the one-pass search finds what `in` finds, short needles too, and only that
+    assert leaks(b'xabcab', {'ab': b'ab', 'c': b'c', 'abcd': b'abcd', 'bcab': b'bcab', 'x': b'x'},
+                 confirm=False) == ['ab', 'c', 'bcab', 'x']
+    assert leaks(b'noise' + real + b'noise', {name: core}) == [name]
+    assert leaks(b'noise' + flipped + b'noise', {name: core}) == []
 
 
 def test_test_hooks_cannot_be_switched_on_by_the_environment_alone(tmp_path):

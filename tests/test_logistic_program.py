@@ -47,10 +47,12 @@ def test_cv_from_the_command_line():
 def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
     """The training rows (in the secret order, opened by a test hook) are cross-validated by
     scikit-learn on the same contiguous folds; they are the plaintext twin's training rows."""
-    left, right = owner_tables(40 + parties, n=170, classify=True)
+    # 120 rows and two candidates whose scores stay apart in scikit-learn's CV over random row
+    # orders (170 rows and 0.05, 0.5, 5: within a row or tied in 2 of 3 orders at 4 parties)
+    left, right = owner_tables(40 + parties, n=120, classify=True)
     lp, rp = write(tmp_path, left, right)
     js, dump = tmp_path / 'out_{party}.json', tmp_path / 'rows.npz'   # each party its own
-    Cs, K = [0.05, 0.5, 5.0], 3
+    Cs, K = [0.02, 1.0], 3
     args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--int-bits', '2',
             '--cv', str(K), '--cs', *map(str, Cs), '--tol', '1e-6', '--auc', 'none',
             '--split', 'seeded', '--seed', '2', '--test-fraction', '0.2', '--json', str(js)]
@@ -75,7 +77,10 @@ def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
     cv = out['cv']
     assert cv['Cs'] == Cs and cv['folds'] == K
     assert cv['C_'] == sk.C_[0] == out['reg_c']
-    np.testing.assert_allclose(cv['mean_scores'], sk.scores_[1].mean(axis=0), atol=1e-3)
+    # a held-out row on the decision boundary may fall either way under the secure fixed
+    # point's random rounding: allow one such row (a mean score moves by 1/(K*fold size))
+    one_row = 1 / (K * (n // K))
+    np.testing.assert_allclose(cv['mean_scores'], sk.scores_[1].mean(axis=0), atol=one_row + 1e-9)
     final = LogisticRegression(C=cv['C_'], tol=1e-10, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose([out['coef'][f] for f in features], final.coef_[0], atol=1e-2)
     assert abs(out['intercept'] - final.intercept_[0]) < 1e-2

@@ -10,7 +10,7 @@ from sklearn.linear_model import Lasso, LogisticRegression
 from sklearn import metrics
 
 from mpclab.twin import plaintext_join, plaintext_split
-from partyrun import PROTOCOLS, run_local, run_separate
+from partyrun import PROTOCOLS, run_local, run_separate, write_tables as write
 
 pytestmark = pytest.mark.slow
 LASSO = os.path.join(PROTOCOLS, 'lasso.py')
@@ -36,13 +36,6 @@ def owner_tables(seed, n=240, overlap=0.8, d_left=3, d_right=2, classify=False):
     else:
         rx['y'] = signal
     return lx, rx
-
-
-def write(tmp_path, left, right):
-    lp, rp = tmp_path / 'left.csv', tmp_path / 'right.csv'
-    left.to_csv(lp, index=False)
-    right.to_csv(rp, index=False)
-    return str(lp), str(rp)
 
 
 def twin(lp, rp, seed, fraction, scale=None):
@@ -111,7 +104,7 @@ def test_lasso_keeps_model_secret_when_asked(tmp_path):
 @pytest.mark.skipif(not os.path.exists(LOGISTIC), reason='no logistic program')
 @pytest.mark.parametrize('parties, secret', [(1, False), (3, True), (5, False)])
 def test_logistic_program_matches_sklearn(tmp_path, parties, secret):
-    left, right = owner_tables(20 + parties, n=300, classify=True)
+    left, right = owner_tables(20 + parties, n=200, classify=True)
     lp, rp = write(tmp_path, left, right)
     js = tmp_path / 'out.json'
     args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--int-bits', '2',

@@ -23,20 +23,31 @@ def make_data(rows, features, seed):
     return X, X @ w + rng.normal(size=rows) + 1.0
 
 
-async def main():
-    ap = argparse.ArgumentParser()
+def data_arguments(ap):
+    """The options of the seeded table and of the fit that every such program takes."""
     ap.add_argument('--rows', type=int, default=400)
     ap.add_argument('--features', type=int, default=6)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--alpha', type=float, default=0.1)
     ap.add_argument('--tol', type=float, default=1e-5)
-    args = ap.parse_args()
+
+
+async def start_with_data(args):
+    """Start the runtime; party 0 inputs `make_data`'s table, in SecFxp(64, 32): secret (X, y)."""
     secfxp = mpc.SecFxp(64, 32)
     await mpc.start()
     shape = (args.rows, args.features)
     X, y = make_data(*shape, args.seed) if mpc.pid == 0 else (np.zeros(shape), np.zeros(shape[0]))
     X = mpc.input(secfxp.array(X, integral=False), senders=0)
     y = mpc.input(secfxp.array(y, integral=False), senders=0)
+    return X, y
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    data_arguments(ap)
+    args = ap.parse_args()
+    X, y = await start_with_data(args)
     model = await SecureLasso(args.alpha, tol=args.tol).fit(X, y)
     coef, intercept = await model.reveal()
     await mpc.shutdown()

@@ -21,14 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from mpclab.blocks import RowBlocks  # noqa: E402
 from mpclab.models import linear, selection  # noqa: E402
 from mpclab.models.lasso import SecureLasso  # noqa: E402
-
-
-def make_data(rows, features, seed):
-    """Sparse-truth regression data (the test regenerates it for scikit-learn)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, features)) * rng.uniform(0.5, 2, features) + rng.normal(size=features)
-    w = rng.normal(0, 2, features) * (rng.random(features) < 0.5)
-    return X, X @ w + rng.normal(size=rows) + 1.0
+# make_data: the tests import it from here too
+from lasso_party import data_arguments, make_data, start_with_data  # noqa: E402,F401
 
 
 def model(args):
@@ -51,12 +45,8 @@ def model(args):
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', choices=['lasso', 'elasticnet', 'ridge'], default='lasso')
-    ap.add_argument('--rows', type=int, default=400)
-    ap.add_argument('--features', type=int, default=6)
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--alpha', type=float, default=0.1)
+    data_arguments(ap)
     ap.add_argument('--l1-ratio', type=float, nargs='+', default=[0.5])
-    ap.add_argument('--tol', type=float, default=1e-5)
     ap.add_argument('--int-bits', type=int, default=None)
     ap.add_argument('--block-rows', type=int, default=None)
     ap.add_argument('--cv', type=int, default=None)
@@ -67,12 +57,7 @@ async def main():
         args.l1_ratio = args.l1_ratio[0]
     if not args.cv:
         args.l1_ratio = float(np.ravel(args.l1_ratio)[0])
-    secfxp = mpc.SecFxp(64, 32)
-    await mpc.start()
-    shape = (args.rows, args.features)
-    X, y = make_data(*shape, args.seed) if mpc.pid == 0 else (np.zeros(shape), np.zeros(shape[0]))
-    X = mpc.input(secfxp.array(X, integral=False), senders=0)
-    y = mpc.input(secfxp.array(y, integral=False), senders=0)
+    X, y = await start_with_data(args)
     if args.block_rows:
         X = RowBlocks.from_array(X, args.block_rows)
         y = RowBlocks.from_array(y, args.block_rows)
