@@ -66,7 +66,7 @@ def assert_same_rows(got, expected):
     np.testing.assert_array_equal(canonical(got), canonical(expected))
 
 
-def write_tables(tmp_path, tables):
+def write_owner_tables(tmp_path, tables):
     for k, t in enumerate(tables):
         t.to_csv(tmp_path / f'owner_{k}.csv', index=False)
     return str(tmp_path / 'owner_{party}.csv')
@@ -136,7 +136,7 @@ def test_roles_of_k_owners():
 def test_join_program_of_k_owners_equals_the_chained_merge(tmp_path, n_owners, parties, helper):
     rng = np.random.default_rng(10 * n_owners + parties)
     tables = owner_tables(rng, [30, 25, 28, 22][:n_owners], 15)
-    data = write_tables(tmp_path, tables)
+    data = write_owner_tables(tmp_path, tables)
     out, js = tmp_path / 'joined.csv', tmp_path / 'summary.json'
     args = ['--owners', str(n_owners), '--data', data, '--id', 'id', '--json', str(js),
             '--reveal-to', '0', '--save-joined', str(out)]
@@ -160,7 +160,7 @@ def test_lasso_on_three_owners_matches_sklearn_on_the_chained_merge(tmp_path):
     tables = owner_tables(rng, [150, 140, 160], 120, widths=[2, 2, 1], target=True)
     for k, t in enumerate(tables):   # other units at each owner
         t[t.columns[1]] = t[t.columns[1]] * 10 ** k - k
-    data = write_tables(tmp_path, tables)
+    data = write_owner_tables(tmp_path, tables)
     js, model = tmp_path / 'out.json', tmp_path / 'model.json'
     alpha = 0.002
     r = run_local(LASSO, ['--owners', '3', '--data', data, '--id', 'id', '--target', 'y',
@@ -225,7 +225,7 @@ def test_options_of_k_owners_fail_before_anything_runs(tmp_path):
 
 def test_too_few_parties_or_a_missing_table_stop_every_party(tmp_path):
     tables = owner_tables(np.random.default_rng(1), [10, 10, 10], 5)
-    data = write_tables(tmp_path, tables)
+    data = write_owner_tables(tmp_path, tables)
     r = run_local(JOIN, ['--owners', '3', '--data', data, '--id', 'id'], 3, timeout=60)
     assert r.returncode != 0
     assert 'the join needs 4 or more parties (3 owners and a helper), not 3' in r.stderr
@@ -237,7 +237,7 @@ def test_too_few_parties_or_a_missing_table_stop_every_party(tmp_path):
 
 @pytest.mark.slow
 def test_with_three_owners_no_party_receives_another_owners_identifiers_or_values(tmp_path):
-    from partyrun import confirmed_hits, leak_patterns, run_separate
+    from partyrun import leak_patterns, leaks, run_separate
     from test_leakage import FMT, WIDE, owner_table, received
     rng = np.random.default_rng(2025)
     common = [f'SHARED-SECRET-{i:04d}-ID' for i in range(16)]
@@ -257,8 +257,7 @@ def test_with_three_owners_no_party_receives_another_owners_identifiers_or_value
     assert all(len(b) > 10_000 for b in seen.values())   # the recording did capture the run
     for pid in range(4):
         for owner in set(range(3)) - {pid}:
-            leaked = [what for what, pat in secrets_of[owner].items()
-                      if confirmed_hits(seen[pid], what, pat)]
+            leaked = leaks(seen[pid], secrets_of[owner])
             assert not leaked, f'party {pid} received {leaked[:5]} of owner {owner}'
     # the detector works: public column names, sent as text like everything else, are found
     assert b'C_public_column_2' in seen[0] and b'A_public_column_0' in seen[2]
