@@ -223,6 +223,7 @@ def test_options_of_k_owners_fail_before_anything_runs(tmp_path):
     assert opts.agreed()['owners'] == 3 and 'data' not in opts.agreed()
 
 
+@pytest.mark.slow
 def test_too_few_parties_or_a_missing_table_stop_every_party(tmp_path):
     tables = owner_tables(np.random.default_rng(1), [10, 10, 10], 5)
     data = write_owner_tables(tmp_path, tables)
