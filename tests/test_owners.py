@@ -180,7 +180,9 @@ def test_lasso_on_three_owners_matches_sklearn_on_the_chained_merge(tmp_path):
     lo, hi = tables[-1]['y'].min(), tables[-1]['y'].max()
     np.testing.assert_allclose(raw[list(X.columns)].to_numpy() @ coef + out['intercept'],
                                lo + (hi - lo) * sk.predict(X), atol=2e-3 * (hi - lo))
-    assert np.all((np.abs(coef) < 1e-9) == (sk.coef_ == 0))
+    # a zero of the scaled model can come back a few units in the last place of the secure
+    # type (2**-32) after the conversion's truncations
+    assert np.all((np.abs(coef) < 1e-6) == (sk.coef_ == 0)), (coef, sk.coef_)
     saved = json.loads(model.read_text())
     assert saved['columns']['owners'] == [list(t.columns[1:]) for t in tables]
 
