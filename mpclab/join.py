@@ -375,6 +375,11 @@ def _blocks(n_rows, per_row):
     return [(a, min(a + step, n_rows)) for a in range(0, n_rows, step)]
 
 
+def _alternating(counts):
+    """(owner, i) for the i-th of counts[owner] pieces of every owner, the owners in turn."""
+    return [(k, i) for i in range(max(counts, default=0)) for k, n in enumerate(counts) if i < n]
+
+
 def _offset(params):
     return 1 << (params.fmt.value_bits - 1)  # values become non-negative
 
@@ -769,8 +774,7 @@ async def secure_join(tables, params=None, session=None, roles=None, split=None,
                 for k in range(n_owners):
                     helper_sides[k].expect(owner_rows[k])
             blocks = [_blocks(owner_rows[k], lays[k].variants) for k in range(n_owners)]
-            steps = [(k, j) for j in range(max(map(len, blocks))) for k in range(n_owners)
-                     if j < len(blocks[k])]
+            steps = _alternating([len(b) for b in blocks])
             async with contextlib.AsyncExitStack() as stack:
                 sources = {k: await stack.enter_async_context(contextlib.aclosing(
                     _owner_encrypt(tables[k], keys[k], orders[k], params, pool, progress)))
@@ -794,8 +798,7 @@ async def secure_join(tables, params=None, session=None, roles=None, split=None,
                 decrypting[k] = _OwnerSide(keys[k], lays[k], m, params, secfxp, pool, progress)
                 owner_sides.append(decrypting[k])
             n_chunks = [len(lay.chunks(m, CHUNK_CIPHERTEXTS)) for lay in lays]
-            steps = [(k, c) for c in range(max(n_chunks)) for k in range(n_owners)
-                     if c < n_chunks[k]]
+            steps = _alternating(n_chunks)
             for k, c in steps:
                 owner = owners[k]
                 data = None

@@ -21,7 +21,7 @@ from mpclab.session import EXIT_INPUT, ProtocolError, PublicError, Session
 from mpclab.table import SecretTable
 from mpclab.units import check_scaling
 
-__all__ = ['Job', 'own_tables', 'roles_for', 'join', 'check_sizes', 'evaluation_split',
+__all__ = ['Job', 'own_tables', 'join', 'check_sizes', 'evaluation_split',
            'model_summary', 'target_check', 'warn', 'model_receivers']
 
 #: a warning when the intersection is below this fraction of the smaller table
@@ -57,13 +57,6 @@ class Job:
     def own(self) -> list[PartyTable]:
         """This party's own tables (one at an owner, none elsewhere; all with one party)."""
         return [t for t in self.tables if t is not None]
-
-
-def roles_for(options: Options, n_parties: int) -> Roles:
-    try:
-        return Roles.for_parties(n_parties, options.security.join_helper, options.data.owners)
-    except ValueError as exc:
-        raise ProtocolError(str(exc)) from None
 
 
 def table_source(options: Options, roles: Roles, k: int) -> tuple[str | None, str]:
@@ -174,13 +167,18 @@ def join_parameters(options: Options, fmt: FixedPointFormat) -> JoinParameters:
     return params
 
 
+def joined_columns(owner_columns) -> tuple[list[str], str]:
+    """Every owner's columns in owner order, and how to say "in none of the tables"."""
+    columns = [c for cols in owner_columns for c in cols]
+    return columns, 'neither table' if len(owner_columns) == 2 else 'no table'
+
+
 def target_check(target: str):
     """A check, run on the public column names before any data moves, that the target exists."""
     def check(*owner_columns):
-        columns = [c for cols in owner_columns for c in cols]
+        columns, nowhere = joined_columns(owner_columns)
         if target not in columns:
-            where = 'neither table' if len(owner_columns) == 2 else 'no table'
-            raise PublicError(f'--target {target!r} is in {where} (columns: {columns})')
+            raise PublicError(f'--target {target!r} is in {nowhere} (columns: {columns})')
         if len(columns) < 2:
             raise PublicError('no feature columns besides the target')
     return check
@@ -296,4 +294,4 @@ def join_summary(result) -> dict:
 
 __all__ += ['EXIT_INPUT', 'public_facts', 'check_drop_columns', 'join_parameters',
             'split_leaks', 'join_summary', 'size_summary', 'sizes_line', 'table_source',
-            'missing_table']
+            'missing_table', 'joined_columns']

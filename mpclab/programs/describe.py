@@ -35,7 +35,7 @@ import os
 from mpyc.runtime import mpc
 
 from mpclab import stats
-from mpclab.programs.common import Job, join, join_summary
+from mpclab.programs.common import Job, join, join_summary, joined_columns
 from mpclab.session import ProtocolError, PublicError
 
 __all__ = ['run', 'lines', 'plot', 'histogram_check', 'disclosures']
@@ -48,11 +48,10 @@ def histogram_check(names):
     """A check, on the public column names before any data moves, that every --histogram
     column is in a table."""
     def check(*owner_columns):
-        columns = [c for cols in owner_columns for c in cols]
+        columns, nowhere = joined_columns(owner_columns)
         for name in names:
             if name not in columns:
-                where = 'neither table' if len(owner_columns) == 2 else 'no table'
-                raise PublicError(f'--histogram {name!r} is in {where} (columns: {columns})')
+                raise PublicError(f'--histogram {name!r} is in {nowhere} (columns: {columns})')
     return check
 
 
