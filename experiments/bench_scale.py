@@ -1,8 +1,9 @@
-"""How the secure inner join scales: rows, per-phase time, peak memory and bytes per party,
-MPyC's ``-W 1`` against every core, with real local party processes.
+"""How the secure inner join, and join + model, scale: rows, per-phase time, peak memory and
+bytes per party, MPyC's ``-W 1`` against every core, with real local party processes.
 
     nice python experiments/bench_scale.py                                # 10k and 100k rows
     nice python experiments/bench_scale.py --rows 10000 --workers 1 all --format auto int16 minmax
+    nice python experiments/bench_scale.py --program lasso --rows 1000000 --format minmax --workers all
     nice python experiments/bench_scale.py --packing      # CPU per row of each stage, packed or not
 
 Each party is its own process (`mpclab.launch`); a sampler sums the resident memory of each
@@ -29,7 +30,11 @@ from common import PROTOCOLS, RESULTS, ROOT, read_csv, synthetic_tables, write_c
 from mpclab.launch import Parties, local_argvs  # noqa: E402
 
 PHASES = ['join:schema', 'join:key', 'join:match', 'join:encrypt', 'join:decrypt', 'join:share']
-KEY = ('rows_per_owner', 'features_per_owner', 'format', 'workers')
+KEY = ('program', 'rows_per_owner', 'features_per_owner', 'format', 'workers')
+#: the program run on the joined table: the join alone (inner_join.py), or join + a model on
+#: the right table's last column (synthetic: a sparse linear target, or 0/1 labels), with the
+#: programs' default 20% test rows
+PROGRAMS = {'join': [], 'lasso': ['--alpha', '0.001'], 'logistic': []}
 
 #: input formats: the programs' default (--int-bits auto: the integer bits the data need, 1 for
 #: these data in [0, 1]), 16 integer bits as before auto (74-bit slots, the packing's case), and
@@ -75,14 +80,18 @@ class TreeSampler:
         self._thread.join()
 
 
-def run_join(lp, rp, workers, fmt, timeout, parties=3):
-    """One join; returns (each party's summary, each party's peak RSS in bytes, wall seconds)."""
+def run_join(lp, rp, workers, fmt, timeout, parties=3, program='join', target=None):
+    """One join (or join + model); returns (each party's summary, each party's peak RSS in
+    bytes, wall seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
         js = os.path.join(tmp, 'summary_{party}.json')
         args = ['--left', lp, '--right', rp, '--id', 'id', *FORMATS[fmt],
-                '--timeout', str(timeout), '--json', js]
+                '--timeout', str(timeout), '--json', js, *PROGRAMS[program]]
+        if program != 'join':
+            args += ['--target', target]
         mpyc = ['-W', '1'] if workers == '1' else []
-        argvs = local_argvs(os.path.join(PROTOCOLS, 'inner_join.py'), [args] * parties, mpyc)
+        name = 'inner_join' if program == 'join' else program
+        argvs = local_argvs(os.path.join(PROTOCOLS, f'{name}.py'), [args] * parties, mpyc)
         start = time.perf_counter()
         with Parties(argvs, cwd=ROOT) as ps:
             with TreeSampler([p.pid for p in ps.processes]) as sampler:
@@ -90,7 +99,8 @@ def run_join(lp, rp, workers, fmt, timeout, parties=3):
         wall = time.perf_counter() - start
         failed = [r for r in results if r.returncode]
         if failed:
-            raise RuntimeError(f'the join failed: {(failed[0].stderr or "").strip()[-2000:]}')
+            raise RuntimeError(f'the {program} run failed: '
+                               f'{(failed[0].stderr or "").strip()[-2000:]}')
         summaries = []
         for i in range(parties):
             with open(js.format(party=i)) as f:
@@ -103,6 +113,7 @@ def plot(rows, path):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rows = [r for r in rows if r.get('program', 'join') == 'join']   # the join's figures
     series = sorted({(r['format'], r['workers']) for r in rows})
     for fmt, workers in series:
         pts = sorted((int(r['rows_per_owner']), float(r['join_seconds']),
@@ -180,6 +191,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--rows', type=int, nargs='+', default=[10000, 100000])
     ap.add_argument('--features', type=int, default=15, help='features per owner')
+    ap.add_argument('--program', default='join', choices=list(PROGRAMS),
+                    help='the join alone, or join + Lasso / logistic regression')
     ap.add_argument('--workers', nargs='+', default=['1', 'all'], choices=['1', 'all'],
                     help="1: MPyC's -W 1 (one thread per party); all: every core (the default)")
     ap.add_argument('--format', nargs='+', default=['auto', 'int16', 'minmax'], choices=list(FORMATS))
@@ -192,18 +205,23 @@ def main():
     if args.packing:
         write_csv(os.path.join(RESULTS, 'scale_packing.csv'), packing_costs())
         return
-    rows = read_csv(args.output)
+    rows = [{'program': 'join', **r} for r in read_csv(args.output)]
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.rows:
-            left, right = synthetic_tables(n, args.features, args.features, target=False)
+            left, right = synthetic_tables(n, args.features, args.features,
+                                           target=args.program != 'join',
+                                           labels=args.program == 'logistic')
             lp, rp = write_tables(tmp, left, right)
+            target = right.columns[-1]
             del left, right
             for fmt in args.format:
                 for workers in args.workers:
                     load_before = os.getloadavg()[0]
-                    summaries, peaks, wall = run_join(lp, rp, workers, fmt, args.timeout)
+                    summaries, peaks, wall = run_join(lp, rp, workers, fmt, args.timeout,
+                                                      program=args.program, target=target)
                     timings = [s['timings'] for s in summaries]
-                    row = {'rows_per_owner': n, 'features_per_owner': args.features,
+                    row = {'program': args.program,
+                           'rows_per_owner': n, 'features_per_owner': args.features,
                            'format': fmt, 'workers': workers, 'cores': os.cpu_count(),
                            'intersection': summaries[0]['intersection_size'],
                            # the phases end together at every party: the slowest party's clock
@@ -212,6 +230,9 @@ def main():
                            'wall_seconds': round(wall, 2)}
                     row.update({p.replace('join:', 't_'): round(max(t.get(p, 0) for t in timings), 2)
                                 for p in PHASES})
+                    for stage in ('fit', 'evaluate'):   # the model's phases (0 for the join)
+                        row[f't_{stage}'] = round(max(t.get(f'{args.program}:{stage}', 0)
+                                                      for t in timings), 2)
                     row.update({f'peak_rss_mib_party{i}': round(b / 2**20, 1)
                                 for i, b in enumerate(peaks)})
                     row.update({f'bytes_party{i}': b

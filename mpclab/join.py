@@ -107,6 +107,7 @@ MIN_PROCESS_CIPHERTEXTS = 1000
 HASH_CHUNK = 20000   # identifiers per chunk of hashing
 
 INPUT_VALUES = 16384  # values per block of secret-sharing the additive shares into MPyC
+INPUT_WINDOW = 4      # blocks of it in flight before the first is added up
 
 
 class JoinError(ValueError):
@@ -507,6 +508,11 @@ class _HelperSide:
         pieces = self.pieces[p0 * mp:p1 * mp].tobytes()
         return await pool.wait(pool.run_local(joinwork.assemble, self.key, pieces, factors, mp))
 
+    def release(self):
+        """Drop the ciphertexts (every chunk has been returned) and the masks (the helper's
+        shares have been made of them)."""
+        self.pieces, self.masks = None, []
+
     def cancel(self):
         for f in self.factors:
             if f is not None:
@@ -544,9 +550,11 @@ class _OwnerSide:
         self.tell.add(size)
 
     async def finish(self):
+        """The owner's additive shares (a list of field ints), handed over: kept nowhere else."""
         while self.pending:
             await self._first()
-        return self.shares
+        shares, self.shares = self.shares, []
+        return shares
 
     def cancel(self):
         for _, f in self.pending:
@@ -560,39 +568,75 @@ def _object_array(values, shape):
     return a.reshape(shape)
 
 
-def _helper_rows(masks, m, widths, mask_bits, scale, prime):
-    """The helper's shares (its negated masks as field ints), row by row: every owner's
-    columns in owner order."""
-    a = np.empty((m, sum(widths)), dtype=object)
-    start = 0
-    for owner_masks, d in zip(masks, widths):
-        shares = joinwork.helper_shares(owner_masks, mask_bits, scale, prime)
-        a[:, start:start + d] = _object_array(shares, (m, d))
-        start += d
-    return a
+class _HelperShares:
+    """The helper's shares (its negated masks as field ints) of joined rows [r0, r1), every
+    owner's columns in owner order, made a block at a time from the masks (bytes)."""
+
+    def __init__(self, helper_sides, widths, mask_bits, scale, prime):
+        self.masks = [b''.join(s.masks) for s in helper_sides]
+        self.widths, self.mask_bits, self.scale, self.prime = widths, mask_bits, scale, prime
+        self.nbytes = joinwork.mask_bytes(mask_bits)
+
+    def rows(self, r0, r1):
+        a = np.empty((r1 - r0, sum(self.widths)), dtype=object)
+        start = 0
+        for masks, d in zip(self.masks, self.widths):
+            part = masks[r0 * d * self.nbytes:r1 * d * self.nbytes]
+            shares = joinwork.helper_shares(part, self.mask_bits, self.scale, self.prime)
+            a[:, start:start + d] = _object_array(shares, (r1 - r0, d))
+            start += d
+        return a
 
 
-async def _input_shares(secfxp, share, sender, shape):
-    """Every party's part of mpc.input of the sender's additive shares (field ints).
+async def _joined_values(secfxp, shares, helper_shares, senders, widths, m):
+    """The joined table as one secure array: the sum of the owners' and the helper's additive
+    shares, secret-shared into MPyC (every party calls this; `shares[k]` is owner k's list of
+    field ints at that owner, `helper_shares` a `_HelperShares` at the helper, None elsewhere).
 
-    In blocks of about INPUT_VALUES values: MPyC builds, pickles and sends one block's Shamir
-    shares before it starts on the next, so its working memory is a block's, not the table's
-    (measured on a 2 x 20k x 15 join: the helper's peak 352 -> 208 MiB, the same bytes sent).
+    Block by block of about INPUT_VALUES values: every sender shares one block of rows, every
+    party adds that block's shares up and keeps only the sum, and a sender lets go of the
+    block's additive shares.  So at every party the table exists once, as the sum, with a few
+    blocks in flight, rather than as K + 2 arrays of the whole table (its owners' parts, the
+    helper's part and the sum).  Opens nothing: mpc.input and local additions only.
     """
-    m, d = shape
-    a = None
-    if mpc.pid == sender:
-        a = share if isinstance(share, np.ndarray) else _object_array(share, shape)
+    d = sum(widths)
+    owners, helper = senders[:-1], senders[-1]
+    for k, w in enumerate(widths):   # in place: the caller's list holds no other copy
+        if shares[k] is not None:
+            shares[k] = _object_array(shares[k], (m, w))
+    own = shares
+    out = np.empty((m, d), dtype=object)
     step = max(1, INPUT_VALUES // max(d, 1))
-    parts = []
+    in_flight = collections.deque()
+
+    def share_in(values, sender, shape):
+        if mpc.pid == sender:
+            x = secfxp.array(secfxp.field.array(values, check=False), integral=False)
+        else:
+            x = secfxp.array(None, shape=shape, integral=False)
+        return mpc.input(x, senders=sender)
+
+    async def settle():
+        r0, r1, x = in_flight.popleft()
+        out[r0:r1] = (await mpc.gather(x)).value
+
     for r0 in range(0, m, step):
         r1 = min(m, r0 + step)
-        if a is not None:
-            x = secfxp.array(secfxp.field.array(a[r0:r1], check=False), integral=False)
-        else:
-            x = secfxp.array(None, shape=(r1 - r0, d), integral=False)
-        parts.append(mpc.input(x, senders=sender))
-    return parts[0] if len(parts) == 1 else mpc.np_vstack(parts)
+        parts = []
+        for k, (owner, w) in enumerate(zip(owners, widths)):
+            block = None
+            if own[k] is not None:
+                block = own[k][r0:r1].copy()
+                own[k][r0:r1] = None     # the owner's additive shares go as they are shared
+            parts.append(share_in(block, owner, (r1 - r0, w)))
+        h = helper_shares.rows(r0, r1) if helper_shares is not None else None
+        x = mpc.np_hstack(parts) + share_in(h, helper, (r1 - r0, d))
+        in_flight.append((r0, r1, x))
+        if len(in_flight) > INPUT_WINDOW:
+            await settle()
+    while in_flight:
+        await settle()
+    return secfxp.array(secfxp.field.array(out, check=False), integral=False)
 
 
 async def secure_inner_join(left, right, params=None, session=None, roles=None, split=None,
@@ -819,21 +863,16 @@ async def secure_join(tables, params=None, session=None, roles=None, split=None,
             if m == 0:
                 values = secfxp.array(np.zeros((0, len(columns))), integral=False)
             else:
-                parts = [await _input_shares(secfxp, shares[k], owner, (m, widths[k]))
-                         for k, owner in enumerate(owners)]
-                shares = None
-                h_share = None
-                if pid == H:   # off the event loop: millions of ints at a million rows
+                helper_shares = None
+                if pid == H:
                     scale = params.fmt.secure_frac_bits - params.fmt.frac_bits
-                    h_share = await pool.wait(pool.run_local(
-                        _helper_rows, [b''.join(s.masks) for s in helper_sides], m, widths,
-                        _mask_bits(params), scale, secfxp.field.order))
-                x_h = await _input_shares(secfxp, h_share, H, (m, len(columns)))
-                # one (m, d) array fewer alive at the peak: the owners' parts go before the sum
-                h_share, joined = None, np.hstack(parts)
-                del parts
-                values = joined + x_h
-                del joined, x_h
+                    helper_shares = _HelperShares(helper_sides, widths, _mask_bits(params),
+                                                  scale, secfxp.field.order)
+                for s in helper_sides:   # the ciphertexts and masks are no longer needed
+                    s.release()
+                values = await _joined_values(secfxp, shares, helper_shares, [*owners, H],
+                                              widths, m)
+                del shares, helper_shares
             tell.add(m)
     finally:
         for s in helper_sides + owner_sides:

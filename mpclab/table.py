@@ -59,7 +59,11 @@ class SecretTable:
         if isinstance(key, str):
             return self.values[:, self.index(key)]
         idx = [self.index(k) for k in key]
-        return SecretTable(self.values[:, idx], [self.columns[i] for i in idx])
+        columns = [self.columns[i] for i in idx]
+        if idx and idx == list(range(idx[0], idx[-1] + 1)):
+            # a run of columns is a view of the shares (a million-row table is not copied)
+            return SecretTable(self.values[:, idx[0]:idx[-1] + 1], columns)
+        return SecretTable(self.values[:, idx], columns)
 
     def drop(self, names):
         names = [names] if isinstance(names, str) else list(names)

@@ -79,6 +79,15 @@ def test_join_equals_merge(n_left, n_right, n_common):
     assert_same_rows(got, plain_join(left, right))
 
 
+def test_shares_go_into_mpyc_in_blocks_of_rows_and_add_up_to_the_same_table(monkeypatch):
+    # 7 values a block: blocks of one row of 5 columns, more than INPUT_WINDOW of them in flight
+    monkeypatch.setattr(join, 'INPUT_VALUES', 7)
+    left, right = random_tables(np.random.default_rng(3), 23, 19, 17)
+    res, got = secure_join_in_process(left, right)
+    assert res.intersection_size == 17
+    assert_same_rows(got, plain_join(left, right))
+
+
 def test_seeded_split_puts_exactly_the_test_people_first():
     left, right = random_tables(np.random.default_rng(5), 60, 50, 40)
     res, got = secure_join_in_process(left, right, split=(11, 0.25))

@@ -7,7 +7,8 @@ from sklearn import metrics
 
 from mpclab.blocks import RowBlocks
 from mpclab.metrics.regression import (checked_bound, lasso_objective, mean_absolute_error,
-                                       mean_squared_error, r2_score)
+                                       mean_absolute_error_in_blocks, mean_squared_error,
+                                       r2_score)
 
 secfxp = mpc.SecFxp(64, 32)
 CASES = [(mean_squared_error, metrics.mean_squared_error),
@@ -33,6 +34,18 @@ def test_metric_matches_sklearn(ours, theirs, seed):
     expected = theirs(y, pred)
     for a, b in [(secret(y), secret(pred)), (y, secret(pred)), (secret(y), pred)]:
         assert opened(ours(a, b)) == pytest.approx(expected, rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize('block_rows', [1, 7, 1000])
+def test_absolute_error_in_blocks_equals_the_one_pass_value(block_rows):
+    rng = np.random.default_rng(block_rows)
+    y, pred = rng.normal(0, 3, 45), rng.normal(0, 3, 45)
+    one_pass = opened(mean_absolute_error(secret(y), secret(pred)))
+    for a, b in [(secret(y), secret(pred)), (y, secret(pred)), (secret(y), pred)]:
+        blocked = mpc.run(mean_absolute_error_in_blocks(a, b, block_rows=block_rows))
+        # the same sum; the division by n rounds either way (MPyC's probabilistic truncation)
+        assert opened(blocked) == pytest.approx(one_pass, abs=2**-30)
+    assert one_pass == pytest.approx(metrics.mean_absolute_error(y, pred), rel=1e-6)
 
 
 def test_perfect_prediction():

@@ -77,7 +77,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
-from mpclab.blocks import RowBlocks
+from mpclab.blocks import BLOCK_ROWS, RowBlocks
 from mpclab.bounds import MARGIN, REMEDY, FixedPointOverflowError, Plan, limit, require, type_name
 
 __all__ = ['SecureElasticNet', 'SecureRidge', 'LinearPlan', 'Moments', 'moments', 'fold_bounds',
@@ -257,7 +257,8 @@ def _total(arrays):
 
 
 def as_blocks(a):
-    return a if isinstance(a, RowBlocks) else RowBlocks([a])
+    """a as `RowBlocks`: as it is, or a secure array as views of BLOCK_ROWS rows (no copies)."""
+    return a if isinstance(a, RowBlocks) else RowBlocks.from_array(a, BLOCK_ROWS)
 
 
 def _cuts(X, y, folds):
@@ -292,9 +293,10 @@ class Moments:
 def moments(X, y, fit_intercept=True, folds=None):
     """The `Moments` of [X, y] (secure arrays or `RowBlocks`), per fold for `fold_bounds` rows.
 
-    One pass over the rows: local column sums, then per block of rows (a block, cut further at
-    the folds' bounds) one `fastmpc.matmul_t`, one round of truncations, added up.  Opens
-    nothing beyond the masked openings of those truncations.
+    Two passes over the rows, a block (cut further at the folds' bounds) at a time: local
+    column sums, then per fold one `fastmpc.matmul_t_sum` of the centred blocks (their exact
+    products added up, one round of truncations), so that only one block's centred copy
+    exists at a time.  Opens nothing beyond the masked openings of those truncations.
     """
     X, y = as_blocks(X), as_blocks(y)
     n = X.n_rows
@@ -302,23 +304,26 @@ def moments(X, y, fit_intercept=True, folds=None):
         raise ValueError(f'X has {n} rows but y has {y.n_rows}')
     s = n.bit_length() - 1
     whole = [(0, n)]
-    cuts = _cuts(X, y, folds or whole)
-    pieces = [(a, mpc.np_column_stack((X.rows(a, b).array(), y.rows(a, b).array())))
-              for a, b in zip(cuts[:-1], cuts[1:])]
+    spans = list(zip(*(lambda c: (c[:-1], c[1:]))(_cuts(X, y, folds or whole))))
     f = X.blocks[0].sectype.frac_length
-    means = None
-    if fit_intercept:
-        means = scale(sum(Z.sum(axis=0) for _, Z in pieces), 1 / n)
-    # In fold order, so that each fold's pieces are added up separately.
-    parts = []
-    for start, Z in pieces:
-        if fit_intercept:
-            Z = Z - means
-        parts.append((start, fastmpc.matmul_t(Z, Z, f=f + s), Z.sum(axis=0)))
+
+    def rows(a, b):
+        return mpc.np_column_stack((X.rows(a, b).array(), y.rows(a, b).array()))
+
+    sums = [rows(a, b).sum(axis=0) for a, b in spans]
+    means = scale(_total(sums), 1 / n) if fit_intercept else None
+
+    def centred(pieces):
+        for a, b in pieces:
+            Z = rows(a, b) - means if fit_intercept else rows(a, b)
+            yield Z, Z
+
     per_fold = []
     for a, b in folds or whole:
-        mine = [(M, S) for start, M, S in parts if a <= start < b]
-        per_fold.append((_total(M for M, _ in mine), _total(S for _, S in mine), b - a))
+        mine = [i for i, (lo, _) in enumerate(spans) if a <= lo < b]
+        gram = fastmpc.matmul_t_sum(centred([spans[i] for i in mine]), f=f + s)
+        total = _total(sums[i] for i in mine)   # Σ (z − μ) = Σ z − (b − a)·μ, exactly
+        per_fold.append((gram, total - means * (b - a) if fit_intercept else total, b - a))
     gram = _total(M for M, _, _ in per_fold)
     return Moments(n, s, means, gram, per_fold if folds else None)
 

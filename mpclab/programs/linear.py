@@ -139,7 +139,7 @@ async def test_metrics(model, Xt, yt, penalty=None, scale_info=None, target=None
         return dict.fromkeys(METRICS)
     r2 = regression.r2_score(yt, y_pred, bound=bound)
     mse = regression.mean_squared_error(yt, y_pred, bound=bound)
-    mae = regression.mean_absolute_error(yt, y_pred, bound=bound)
+    mae = await regression.mean_absolute_error_in_blocks(yt, y_pred, bound=bound)
     if scale_info is None:
         values = [r2, mse, mae]
         if penalty is not None:
