@@ -98,8 +98,8 @@ def main(args) -> int:
         print(json.dumps({'program': program, 'fingerprint': fp, 'options': agreed}, indent=2))
         return 0
     print(f'study {args.study}: program {program}')
-    for name, value in agreed.items():
-        print(f'  {name} = {json.dumps(value)}')
+    for name, value in agreed.items():   # TOML-like; an option left unset is a comment
+        print(f'  # {name}: not set' if value is None else f'  {name} = {json.dumps(value)}')
     print(f'fingerprint {fp}')
     print(f'run with --approved {fp} to stop every party if the analysis differs')
     return 0

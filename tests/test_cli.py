@@ -72,6 +72,7 @@ def test_approve_prints_the_fingerprint_every_party_checks(tmp_path):
     assert r.returncode == 0, r.stderr
     fp = re.search(r'fingerprint ([0-9a-f]{64})', r.stdout)[1]
     assert 'alpha = 0.001' in r.stdout and 'min_rows = 20' in r.stdout
+    assert 'null' not in r.stdout and '  # seed: not set' in r.stdout   # unset: a comment
     r = mpclab('approve', study, '--json')
     assert json.loads(r.stdout)['fingerprint'] == fp
 
