@@ -230,6 +230,10 @@ def main():
                            'wall_seconds': round(wall, 2)}
                     row.update({p.replace('join:', 't_'): round(max(t.get(p, 0) for t in timings), 2)
                                 for p in PHASES})
+                    # each party's own clock per phase: a phase's maximum above includes a
+                    # party's wait for the others (the helper 'shares' while the owners decrypt)
+                    row['timings_by_party'] = json.dumps(
+                        [{k: round(v, 2) for k, v in t.items()} for t in timings])
                     for stage in ('fit', 'evaluate'):   # the model's phases (0 for the join)
                         row[f't_{stage}'] = round(max(t.get(f'{args.program}:{stage}', 0)
                                                       for t in timings), 2)

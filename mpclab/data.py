@@ -86,7 +86,9 @@ def detect_separator(header: str, lines: list[str]) -> str:
     return best
 
 
-def _read_text(source, encoding: str) -> tuple[str, str]:
+def _read_text(source, encoding: str) -> tuple[bytes, str, str]:
+    """The file's bytes, the codec they decode with (checked: a bad byte is named here, by
+    line) and the file's name."""
     name = str(source)
     codec = 'utf-8-sig' if encoding.lower().replace('_', '-') in ('utf-8', 'utf8') else encoding
     try:
@@ -99,7 +101,8 @@ def _read_text(source, encoding: str) -> tuple[str, str]:
     except OSError as exc:
         raise InputError(f'{name}: cannot read: {exc.strerror or exc}', 'input file unreadable') from None
     try:
-        return raw.decode(codec), name
+        raw.decode(codec)
+        return raw, codec, name
     except LookupError:
         raise InputError(f'{name}: unknown encoding {encoding!r}', 'unknown file encoding') from None
     except UnicodeDecodeError as exc:
@@ -107,6 +110,20 @@ def _read_text(source, encoding: str) -> tuple[str, str]:
         raise InputError(f'{name}: not {encoding} text (byte 0x{raw[exc.start]:02x} on line {line}); '
                          f'give the file\'s encoding, e.g. latin-1', 'input file not in the agreed '
                          'encoding') from None
+
+
+def _first_lines(raw: bytes, codec: str, n: int) -> list[str]:
+    """The first n lines of the decoded file (the header and a sample for the separator)."""
+    end = -1
+    for _ in range(n):
+        end = raw.find(b'\n', end + 1)
+        if end < 0:
+            end = len(raw)
+            break
+    try:
+        return raw[:end].decode(codec).splitlines()
+    except UnicodeDecodeError:   # an encoding in which b'\n' is not a whole character
+        return raw.decode(codec).splitlines()[:n]
 
 
 def _read(source, id_column: str, sep: str | None, encoding: str, decimal: str):
@@ -119,8 +136,8 @@ def _read(source, id_column: str, sep: str | None, encoding: str, decimal: str):
         if id_column in df.columns:
             df[id_column] = df[id_column].map(lambda v: v if pd.isna(v) else str(v))
         return df, '<DataFrame>', ','
-    text, name = _read_text(source, encoding)
-    lines = text.splitlines()
+    raw, codec, name = _read_text(source, encoding)
+    lines = _first_lines(raw, codec, 21)
     if not lines or not lines[0].strip():
         raise InputError(f'{name}: empty file, no header line', 'empty table')
     if sep == r'\t':
@@ -135,8 +152,10 @@ def _read(source, id_column: str, sep: str | None, encoding: str, decimal: str):
     try:
         # Identifiers are text: '007' and '7' are different people.  Blank lines are kept
         # (as missing values) so that row numbers are the file's data rows.
-        df = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, dtype={id_column: str},
-                         keep_default_na=True, skip_blank_lines=False)
+        # From the bytes: a str in a StringIO would take four bytes a character (about 1.2 GB
+        # for a million rows of 16 columns).
+        df = pd.read_csv(io.BytesIO(raw), sep=sep, decimal=decimal, dtype={id_column: str},
+                         encoding=codec, keep_default_na=True, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f'{name}: cannot read as CSV: {reason}', 'input file unreadable') from None
