@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 from mpyc.runtime import mpc
 
-__all__ = ['BLOCK_ROWS', 'RowBlocks']
+__all__ = ['BLOCK_ROWS', 'RowBlocks', 'one_at_a_time']
 
 #: rows per block of a large table (a 65536 × 31 block of 140-bit shares is about 90 MB)
 BLOCK_ROWS = 1 << 16
@@ -102,3 +102,21 @@ class RowBlocks:
             return self.blocks[0]
         stack = mpc.np_vstack if self.ndim == 2 else mpc.np_concatenate
         return stack(self.blocks)
+
+
+async def one_at_a_time(fn, a, block_rows: int = BLOCK_ROWS) -> RowBlocks:
+    """RowBlocks of ``fn(block)`` over the row blocks of `a` (a secure array or `RowBlocks`),
+    each block's result complete (its shares at hand) before `fn` is called on the next.
+
+    MPyC starts every operation at once and runs them as their messages arrive, so a loop over
+    a million rows' comparisons would hold all their random bits and intermediates together;
+    here their working memory is one block's.  Opens nothing (it awaits shares, not values).
+    """
+    blocks = a if isinstance(a, RowBlocks) else RowBlocks.from_array(a, block_rows)
+    out = []
+    for b in blocks:
+        r = fn(b)
+        await mpc.gather(r)
+        out.append(r)
+    return RowBlocks(out)
+

@@ -1,10 +1,16 @@
 """RowBlocks: a secret matrix as row blocks, selected without copying shares."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 from mpyc.runtime import mpc
 
 from mpclab.blocks import RowBlocks
+from partyrun import ROOT, run_local
+
+PROGRAM = os.path.join(ROOT, 'tests', 'programs', 'blocks_party.py')
 
 secfxp = mpc.SecFxp(64, 32)
 
@@ -34,3 +40,14 @@ def test_blocks_must_stack():
         RowBlocks([a, b])
     with pytest.raises(ValueError):
         RowBlocks([])
+
+
+def test_one_at_a_time_finishes_each_block_before_the_next_starts_among_three_parties():
+    r = run_local(PROGRAM, [], 3, timeout=120)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report['one_at_a_time']['seen'] == [[], [True], [True, True]]
+    # the plain loop starts every block while the earlier ones still wait for messages
+    assert report['plain']['seen'] == [[], [False], [False, False]]
+    for run in report.values():
+        assert run['signs'] == np.sign(np.linspace(-2, 2, 11)).tolist()
