@@ -60,7 +60,7 @@ class PartyTable:
     id_column: str
     ids: list
     columns: list
-    encoded: np.ndarray          # (n_rows, n_cols) object array of Python ints
+    encoded: np.ndarray          # (n_rows, n_cols) ints: int64, or Python ints beyond 63 bits
     fmt: FixedPointFormat
     scaling: dict = field(default_factory=dict)   # column -> (min, max) when min-max scaled
     separator: str = ','
@@ -309,7 +309,8 @@ def load_party_table(source, id_column: str, fmt: FixedPointFormat | None = None
         values, scaling = _minmax(values, columns)
     elif scale not in (None, 'none'):
         raise ValueError(f'unknown scaling {scale!r}')
-    encoded = np.empty(values.shape, dtype=object)
+    # int64 where the format fits (8 bytes a value, not ~36 as Python ints: 0.5 GB at 1M x 15)
+    encoded = np.empty(values.shape, dtype=np.int64 if fmt.value_bits <= 63 else object)
     for j, col in enumerate(columns):
         try:
             encoded[:, j] = fmt.encode(values[:, j], what=f'{name}: column {col!r}')

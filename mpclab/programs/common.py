@@ -10,6 +10,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab.data import InputError, PartyTable, load_party_table
@@ -106,7 +107,7 @@ def own_tables(options: Options, roles: Roles, pid: int, binary_target: bool = F
 
 def needed_int_bits(table: PartyTable) -> int:
     """The fewest integer bits I with |x| < 2**I for every value of a table (as encoded)."""
-    largest = max((abs(int(v)) for v in table.encoded.ravel()), default=0)
+    largest = int(np.abs(table.encoded).max()) if table.encoded.size else 0
     return max(0, largest.bit_length() - table.fmt.frac_bits)
 
 
