@@ -114,6 +114,8 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     rows = [r for r in rows if r.get('program', 'join') == 'join']   # the join's figures
+    if not rows:
+        return
     series = sorted({(r['format'], r['workers']) for r in rows})
     for fmt, workers in series:
         pts = sorted((int(r['rows_per_owner']), float(r['join_seconds']),
