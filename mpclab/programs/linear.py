@@ -32,6 +32,7 @@ from __future__ import annotations
 from mpyc.runtime import mpc
 
 from mpclab import security
+from mpclab.blocks import one_at_a_time
 from mpclab.bounds import FixedPointOverflowError
 from mpclab.metrics import regression
 from mpclab.models.lasso import SecureLasso
@@ -131,7 +132,7 @@ async def test_metrics(model, Xt, yt, penalty=None, scale_info=None, target=None
     not opened.  What is opened: one bit, "every target and prediction is below 2**14 in
     magnitude" (the range the metrics need), the conversion's range bits, then the metrics.
     """
-    y_pred = model.predict(Xt)
+    y_pred = await one_at_a_time(model.predict, Xt)   # a block's products at a time
     bound = await regression.checked_bound(yt, y_pred)
     if bound is None:
         warn('the test targets or predictions exceed 2**14 in magnitude: no test metrics '

@@ -116,7 +116,7 @@ async def run(job: Job) -> dict:
     final = model if logistic.cv is None else model.model_
     with session.phase('logistic:evaluate'):
         Xt, yt, _ = test.Xy(split.target)
-        scores = final.decision_function(Xt)
+        scores = await one_at_a_time(final.decision_function, Xt)
         labels = await one_at_a_time(final.predict, Xt)   # a block's comparisons at a time
         cm = classification.confusion_matrix(yt, labels)
         quality = [classification.accuracy_score(yt, labels), classification.precision_score(yt, labels),
