@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 from mpyc.runtime import mpc
 
-__all__ = ['BLOCK_ROWS', 'RowBlocks', 'one_at_a_time']
+__all__ = ['BLOCK_ROWS', 'RowBlocks', 'as_blocks', 'one_at_a_time']
 
 #: rows per block of a large table (a 65536 × 31 block of 140-bit shares is about 90 MB)
 BLOCK_ROWS = 1 << 16
@@ -104,6 +104,11 @@ class RowBlocks:
         return stack(self.blocks)
 
 
+def as_blocks(a, block_rows: int = BLOCK_ROWS) -> RowBlocks:
+    """a as RowBlocks: a RowBlocks as it is, a secure array as views of `block_rows` rows."""
+    return a if isinstance(a, RowBlocks) else RowBlocks.from_array(a, block_rows)
+
+
 async def one_at_a_time(fn, a, block_rows: int = BLOCK_ROWS) -> RowBlocks:
     """RowBlocks of ``fn(block)`` over the row blocks of `a` (a secure array or `RowBlocks`),
     each block's result complete (its shares at hand) before `fn` is called on the next.
@@ -112,9 +117,8 @@ async def one_at_a_time(fn, a, block_rows: int = BLOCK_ROWS) -> RowBlocks:
     a million rows' comparisons would hold all their random bits and intermediates together;
     here their working memory is one block's.  Opens nothing (it awaits shares, not values).
     """
-    blocks = a if isinstance(a, RowBlocks) else RowBlocks.from_array(a, block_rows)
     out = []
-    for b in blocks:
+    for b in as_blocks(a, block_rows):
         r = fn(b)
         await mpc.gather(r)
         out.append(r)

@@ -601,10 +601,10 @@ async def _joined_values(secfxp, shares, helper_shares, senders, widths, m):
     """
     d = sum(widths)
     owners, helper = senders[:-1], senders[-1]
-    for k, w in enumerate(widths):   # in place: the caller's list holds no other copy
-        if shares[k] is not None:
-            shares[k] = _object_array(shares[k], (m, w))
-    own = shares
+    own = shares   # converted in place: the caller's list holds no other copy
+    for k, w in enumerate(widths):
+        if own[k] is not None:
+            own[k] = _object_array(own[k], (m, w))
     out = np.empty((m, d), dtype=object)
     step = max(1, INPUT_VALUES // max(d, 1))
     in_flight = collections.deque()

@@ -29,7 +29,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc
-from mpclab.blocks import BLOCK_ROWS, RowBlocks
+from mpclab.blocks import BLOCK_ROWS, as_blocks
 from mpclab.metrics import _rows
 from mpclab.bounds import MARGIN, FixedPointOverflowError, limit, type_name
 
@@ -94,7 +94,7 @@ async def mean_absolute_error_in_blocks(y_true, y_pred, *, bound=None, block_row
     on 200k test rows the comparisons would otherwise all be in flight at once.
     """
     if isinstance(y_true, mpc.SecureArray):
-        y_true = RowBlocks.from_array(y_true, block_rows)
+        y_true = as_blocks(y_true, block_rows)
     pairs, n, sectype = _residuals(y_true, y_pred)
     _shift(n, sectype, bound)
     total = 0

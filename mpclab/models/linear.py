@@ -77,7 +77,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
-from mpclab.blocks import BLOCK_ROWS, RowBlocks
+from mpclab.blocks import RowBlocks, as_blocks
 from mpclab.bounds import MARGIN, REMEDY, FixedPointOverflowError, Plan, limit, require, type_name
 
 __all__ = ['SecureElasticNet', 'SecureRidge', 'LinearPlan', 'Moments', 'moments', 'fold_bounds',
@@ -254,11 +254,6 @@ def fold_bounds(n, k):
 def _total(arrays):
     """The sum of secure arrays (local: no truncation, nothing sent)."""
     return functools.reduce(operator.add, arrays)
-
-
-def as_blocks(a):
-    """a as `RowBlocks`: as it is, or a secure array as views of BLOCK_ROWS rows (no copies)."""
-    return a if isinstance(a, RowBlocks) else RowBlocks.from_array(a, BLOCK_ROWS)
 
 
 def _cuts(X, y, folds):

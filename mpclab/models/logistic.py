@@ -72,7 +72,7 @@ from mpyc import asyncoro
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
-from mpclab.blocks import BLOCK_ROWS, RowBlocks
+from mpclab.blocks import BLOCK_ROWS, RowBlocks, as_blocks
 from mpclab.bounds import (MARGIN, REMEDY, FixedPointOverflowError, Plan, inputs_too_large, limit,
                            require, wide_bits)
 from mpclab.metrics.classification import both_classes
@@ -151,7 +151,7 @@ def _as_blocks(a, name='X'):
         return a
     if not isinstance(a, mpc.SecureArray):
         raise TypeError(f'{name} must be a secure array or RowBlocks, not {type(a).__name__}')
-    return RowBlocks.from_array(a, BLOCK_ROWS)
+    return as_blocks(a)
 
 
 def _aligned(X, y):
