@@ -25,12 +25,17 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor, ThreadPoolExecutor
 
 __all__ = ['Pool', 'local_workers']
 
 # What the fork server imports once, so that each worker starts in milliseconds.
-_PRELOAD = ['mpclab.joinwork']
+_PRELOAD = ['mpclab.joinwork', 'mpclab.parallel']
+
+#: seconds between a worker's checks that its party is still there
+PARTY_CHECK_EVERY = 0.25
 
 
 def local_workers() -> int:
@@ -84,7 +89,9 @@ class Pool:
         if self._executor is None:
             ctx = multiprocessing.get_context('forkserver')
             ctx.set_forkserver_preload(_PRELOAD)
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                                 initializer=_end_with_the_party,
+                                                 initargs=(os.getpid(),))
         return self._executor
 
     def _submit_off_loop(self, fn, *args) -> Future:
@@ -152,6 +159,41 @@ class Pool:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _end_with_the_party(party: int) -> None:
+    """Worker initializer: exit as soon as the party process `party` (a pid) is gone.
+
+    A party that fails leaves at once (``os._exit``, see `mpclab.session`), and a party can
+    be killed; its workers would otherwise finish their chunk, an owner's holding its private
+    key, for as long as a chunk takes.  (Their fork server is no help: it stays up while any
+    worker does.)
+    """
+    born = _started(party)
+
+    def watch():
+        while _started(party) == born:
+            time.sleep(PARTY_CHECK_EVERY)
+        os._exit(1)
+    threading.Thread(target=watch, name='mpclab-party-watch', daemon=True).start()
+
+
+def _started(pid: int):
+    """When process pid started (None once it has ended): with the pid, it names one process,
+    so a pid used again later does not count.  An exited process not yet reaped has ended.
+    Without /proc (not Linux): whether the pid exists at all."""
+    if not os.path.isdir('/proc/self'):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return 'alive'
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
+            state, *fields = f.read().rsplit(b')', 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return None if state in (b'Z', b'X') else fields[18]   # field 22 of proc(5): starttime
 
 
 def _dask_client(dask):

@@ -116,3 +116,44 @@ def test_parties_with_their_own_cluster_w1_and_default_equal_merge(tmp_path, das
                   mpyc_args=['-W', '1'])
     assert r.returncode == 0, r.stderr
     assert_same_rows(pd.read_csv(out), plain_join(left, right))
+
+
+_PARTY_THAT_DIES = '''
+import os, sys, time
+from mpclab.parallel import Pool
+pool = Pool(workers=2)
+futures = [pool.submit(time.sleep, 120) for _ in range(2)]   # a long chunk on each worker
+while pool._executor is None or len(pool._executor._processes) < 2:
+    time.sleep(0.05)
+time.sleep(1)                                                 # both are in their chunk
+print(' '.join(map(str, pool._executor._processes)), flush=True)
+os._exit(1)                                                   # as a failing party leaves
+'''
+
+
+def _running(pid):
+    """Whether process pid exists and is not a zombie."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='reads /proc')
+def test_a_partys_workers_stop_when_the_party_leaves_mid_chunk():
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+    party = subprocess.Popen([sys.executable, '-c', _PARTY_THAT_DIES], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    workers = [int(p) for p in party.stdout.readline().split()]   # not to EOF: they hold it
+    assert party.wait(timeout=120) == 1 and len(workers) == 2, party.stderr.read()
+    deadline = time.monotonic() + 30      # far below the 120 s each chunk would take
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in workers if _running(p)]
+    for p in left:
+        os.kill(p, 9)
+    assert not left, 'workers still running after their party left'
