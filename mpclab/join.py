@@ -106,6 +106,11 @@ MIN_PROCESS_CIPHERTEXTS = 1000
 
 HASH_CHUNK = 20000   # identifiers per chunk of hashing
 
+# Chunks of the helper's factors (masks under an owner's key) made ahead of their return, per
+# owner: all of them for up to 131 072 returned plaintexts (as many rows of 15 values in
+# [0, 1]), made while the owners encrypt; beyond that at most about 64 MB (2048-bit keys).
+FACTORS_AHEAD = 256
+
 INPUT_VALUES = 16384  # values per block of secret-sharing the additive shares into MPyC
 INPUT_WINDOW = 4      # blocks of it in flight before the first is added up
 
@@ -472,13 +477,24 @@ class _HelperSide:
     def __init__(self, key, lay, rows, m, params, pool):
         self.key, self.lay, self.rows, self.m = key, lay, np.asarray(rows, dtype=np.int64), m
         self.chunks = lay.chunks(m, CHUNK_CIPHERTEXTS)
-        submit = _submitter(pool, lay.n_pts(m))
-        # Submitted at once: the masks and re-randomisers need only the owner's public key,
-        # so they are ready, or nearly, when the ciphertexts arrive.
-        self.factors = [submit(joinwork.randomizers, key, lay, params.stat_sec, _mask_bits(params),
-                               r0, r1, m, p0, p1) for r0, r1, p0, p1 in self.chunks]
+        self._submit = _submitter(pool, lay.n_pts(m))
+        self._work = (joinwork.randomizers, key, lay, params.stat_sec, _mask_bits(params))
+        # The masks and re-randomisers need only the owner's public key: the first
+        # FACTORS_AHEAD chunks' are made at once, ready or nearly when the ciphertexts arrive,
+        # and each returned chunk starts the next one's.
+        self.factors = [None] * len(self.chunks)
+        self._made = 0
+        self._make_ahead(0)
         self.pieces = None
         self.masks = []
+
+    def _make_ahead(self, returned):
+        """Start the factors of the chunks up to FACTORS_AHEAD beyond the first `returned`."""
+        stop = min(len(self.chunks), returned + FACTORS_AHEAD)
+        for c in range(self._made, stop):
+            r0, r1, p0, p1 = self.chunks[c]
+            self.factors[c] = self._submit(*self._work, r0, r1, self.m, p0, p1)
+        self._made = max(self._made, stop)
 
     def expect(self, n_rows):
         """Prepare for the owner's `n_rows` sent rows: where each needed ciphertext goes."""
@@ -500,6 +516,7 @@ class _HelperSide:
 
     async def returned(self, c, pool):
         """The c-th chunk of masked, re-randomised ciphertexts for the owner (bytes)."""
+        self._make_ahead(c + 1)
         factors, masks = await pool.wait(self.factors[c])
         self.factors[c] = None
         self.masks.append(masks)

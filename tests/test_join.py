@@ -88,6 +88,24 @@ def test_shares_go_into_mpyc_in_blocks_of_rows_and_add_up_to_the_same_table(monk
     assert_same_rows(got, plain_join(left, right))
 
 
+def test_helper_makes_its_masks_a_few_chunks_ahead_and_the_join_is_the_same(monkeypatch):
+    # chunks of 2 ciphertexts, each made only when the one before it is returned
+    monkeypatch.setattr(join, 'CHUNK_CIPHERTEXTS', 2)
+    monkeypatch.setattr(join, 'FACTORS_AHEAD', 1)
+    made = []
+    real = join._HelperSide._make_ahead
+
+    def counted(self, returned):
+        real(self, returned)
+        made.append((returned, self._made, len(self.chunks)))
+    monkeypatch.setattr(join._HelperSide, '_make_ahead', counted)
+    left, right = random_tables(np.random.default_rng(4), 23, 19, 17)
+    res, got = secure_join_in_process(left, right)
+    assert_same_rows(got, plain_join(left, right))
+    assert all(n <= r + 1 for r, n, _ in made) and max(c for *_, c in made) > 3
+    assert all(n == c for r, n, c in made if r + 1 >= c)   # every chunk made in the end
+
+
 def test_seeded_split_puts_exactly_the_test_people_first():
     left, right = random_tables(np.random.default_rng(5), 60, 50, 40)
     res, got = secure_join_in_process(left, right, split=(11, 0.25))
