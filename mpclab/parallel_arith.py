@@ -36,6 +36,11 @@ __all__ = ['workers', 'chunk_map', 'to_bytes', 'bit_limbs', 'limbs_to_ints', 'in
 #: rows per chunk of work below which a second thread is not worth starting
 MIN_CHUNK = 4096
 
+#: elements per chunk of `prss_masks`: its limbs take about 1 KB an element, so a chunk's
+#: working memory is about 64 MB per thread however many masks a truncation needs (the
+#: Hessian of logistic regression truncates 2M products a block)
+MASK_CHUNK = 1 << 16
+
 
 def workers() -> int:
     """Threads this party's local arithmetic may use: MPyC's ``-W``, else all cores."""
@@ -291,7 +296,7 @@ def prss_masks(p: int, n: int, bits: int, f: int, t: int, i1: int, components, u
                 c = bit_limbs(None, 8 * (b_r + j * b_z), 8 * b_z, w, words)
                 low.append((c, fS * coef[j] % p))
         return _combine(low, hi - lo, w), _combine(high, hi - lo, w)
-    parts = chunk_map(part, n)
+    parts = chunk_map(part, n, MASK_CHUNK)
     r = np.concatenate([a for a, _ in parts]) if n else np.zeros(0, dtype=object)
     r_hi = np.concatenate([b for _, b in parts]) if n else np.zeros(0, dtype=object)
     return r, r_hi

@@ -126,9 +126,11 @@ def test_prss_masks_on_limbs_are_the_plain_integer_masks(m, t, monkeypatch):
             uci = rng.bytes(8)
             for n in (300, 50):      # limbs on BLAS, and Python ints for few elements
                 want = plain_masks(p, n, bits, f, tz, pid + 1, components, uci)
-                for workers in (1, 3):   # the chunks only split the work
+                # the chunks only split the work: by thread, and of at most MASK_CHUNK
+                for workers, most in ((1, None), (3, None), (1, 64), (3, 37)):
                     monkeypatch.setattr(mpc.options, 'workers', workers)
                     monkeypatch.setattr(parallel_arith, 'MIN_CHUNK', 7)
+                    monkeypatch.setattr(parallel_arith, 'MASK_CHUNK', most)
                     got = parallel_arith.prss_masks(p, n, bits, f, tz, pid + 1, components, uci)
                     assert all(np.all(g % p == w) for g, w in zip(got, want)), (pid, bits, f, tz)
 
