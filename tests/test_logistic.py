@@ -305,6 +305,28 @@ def test_row_blocks_give_the_same_model_and_predictions(rows_X, rows_y):
                                atol=3 / 260)
 
 
+def test_hessian_products_go_a_few_rows_at_a_time_and_give_the_same_model(monkeypatch):
+    monkeypatch.setattr(LR, 'HESSIAN_ROWS', 7)
+    shapes, real = [], fastmpc.mul
+
+    def mul(a, b, f=None):
+        shapes.append(np.broadcast_shapes(a.shape, b.shape))
+        return real(a, b, f)
+    monkeypatch.setattr(fastmpc, 'mul', mul)
+    X, y = random_data(260, 5, 30)
+    bX = RowBlocks.from_array(secret(X), 97)
+
+    async def go():
+        model = await SecureLogisticRegression(C=1.0, int_bits=1).fit(bX, secret(y))
+        return model, await model.reveal()
+    model, (coef, intercept) = mpc.run(go())
+    assert_close(coef, intercept, reference(X, y, 1.0))
+    weighted = [s for s in shapes if s[1:] == (6,)]         # W·[X 1] of the Hessians
+    steps = model.n_iter_ - 2                               # none in the first and last steps
+    assert steps >= 1 and len(weighted) == steps * (14 + 14 + 10)   # 97, 97, 66 rows
+    assert max(s[0] for s in weighted) == 7 and sum(s[0] for s in weighted) == 260 * steps
+
+
 def test_progress_is_reported_per_block_and_per_newton_step():
     X, y = random_data(300, 4, 31)
     seen = []

@@ -186,6 +186,10 @@ def _blocked_like(parts, X):
 NS_FIRST = 40
 NS_NEWTON = 30
 
+# Rows per secure product W·X of a Hessian (one truncation of rows × (d+1) products): a whole
+# block's 2M products at d = 30 would hold about a gigabyte of truncation temporaries at once.
+HESSIAN_ROWS = 8192
+
 
 def inv_newton_schulz(H, X0, steps):
     """Secure inverse of H by Newton–Schulz iteration from X0 (needs ||I − X0·H|| < 1)."""
@@ -429,8 +433,10 @@ class SecureLogisticRegression:
             def hessian_pairs():
                 for (Xb, _), p in zip(rows.pairs, probabilities):
                     Xa = rows.augment(Xb)
-                    Wt = fastmpc.mul(p, 1 - p)
-                    yield Xa, fastmpc.mul(Wt.reshape(Xb.shape[0], 1), Xa)
+                    Wt = fastmpc.mul(p, 1 - p).reshape(Xb.shape[0], 1)
+                    for i in range(0, Xb.shape[0], HESSIAN_ROWS):
+                        Xs = Xa[i:i + HESSIAN_ROWS]
+                        yield Xs, fastmpc.mul(Wt[i:i + HESSIAN_ROWS], Xs)
             H = fastmpc.matmul_t_sum(hessian_pairs(), f + s) + curv
             Hinv = inv_newton_schulz(H, H0inv, NS_NEWTON)
             w = w - fastmpc.matmul(Hinv, g)
