@@ -27,7 +27,8 @@ operations ``--repeats`` times, alternating) at each MPyC ``-K`` and prints them
 Party 0 also fits scikit-learn's LogisticRegression(C, tol=1e-10) on the same data and reports
 the largest coefficient difference and both accuracies.  Results are appended per size to
 results/bench_logistic.csv (one row per run; existing rows of other sizes are kept) and
-plotted to results/bench_logistic.png.  The machine's 1-minute load average is recorded,
+plotted to results/bench_logistic.png, with party 0's peak resident memory over the run (its
+``ru_maxrss``: the other parties hold shares of the same size).  The machine's 1-minute load average is recorded,
 because other work on the same cores slows the parties down.
 """
 
@@ -36,6 +37,7 @@ import csv
 import inspect
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -53,7 +55,7 @@ SIZES = [1000, 5000, 10000, 50000, 100000]
 FIELDS = ['rows', 'features', 'parties', 'sec_param', 'int_bits', 'C', 'n_iter', 'input_s', 'fit_s',
           'fit_cpu_s', 'fit_gram_s',
           'fit_first_step_s', 'fit_newton_s', 'evaluate_s', 'total_s', 'max_coef_diff',
-          'accuracy_mpc', 'accuracy_sklearn', 'load_avg_1min', 'date']
+          'accuracy_mpc', 'accuracy_sklearn', 'peak_rss_mib_party0', 'load_avg_1min', 'date']
 
 
 def make_data(n, d, seed):
@@ -117,6 +119,8 @@ async def party(args):
                'fit_newton_s': t['newton'], 'evaluate_s': t3 - t2, 'total_s': t3 - t0,
                'max_coef_diff': float(np.abs(theta - ref).max()),
                'accuracy_mpc': float(opened[0]), 'accuracy_sklearn': float(sk.score(X, y)),
+               # the whole run's peak at party 0 (the others hold shares of the same size)
+               'peak_rss_mib_party0': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                'load_avg_1min': os.getloadavg()[0], 'date': time.strftime('%Y-%m-%d %H:%M')}
         print('RESULT ' + json.dumps(row), flush=True)
 
@@ -224,7 +228,7 @@ def save_rows(rows):
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         for r in rows:
-            r = {'sec_param': 30, 'int_bits': '', 'fit_cpu_s': '', **r}   # rows of earlier runs: -K 30
+            r = {'sec_param': 30, 'int_bits': '', 'fit_cpu_s': '', 'peak_rss_mib_party0': '', **r}   # rows of earlier runs: -K 30
             w.writerow({k: (f'{r[k]:.4g}' if isinstance(r[k], float) else r[k]) for k in FIELDS})
 
 
@@ -274,8 +278,10 @@ def driver(args):
             row = run_size(n, args, k, script)
             if label.startswith('base'):   # an earlier version, for comparison only: not saved
                 cpu = f", {row['fit_cpu_s']:.1f} s CPU" if 'fit_cpu_s' in row else ''
+                peak = (f", peak {row['peak_rss_mib_party0']:.0f} MiB at party 0"
+                        if 'peak_rss_mib_party0' in row else '')
                 print(f"{n:>7} rows, {label}: fit {row['fit_s']:7.1f} s ({row['n_iter']} Newton "
-                      f"steps{cpu}), evaluate {row['evaluate_s']:6.1f} s; load "
+                      f"steps{cpu}), evaluate {row['evaluate_s']:6.1f} s{peak}; load "
                       f"{row['load_avg_1min']:.1f}", flush=True)
                 continue
             print(f"{n:>7} rows, -K {row['sec_param']}: fit {row['fit_s']:7.1f} s "
@@ -283,6 +289,7 @@ def driver(args):
                   f"Newton steps), evaluate {row['evaluate_s']:6.1f} s, input {row['input_s']:5.1f} s; "
                   f"max |coef - sklearn| {row['max_coef_diff']:.1e}; accuracy "
                   f"{row['accuracy_mpc']:.4f} vs {row['accuracy_sklearn']:.4f}; "
+                  f"peak {row['peak_rss_mib_party0']:.0f} MiB at party 0; "
                   f"load {row['load_avg_1min']:.1f}", flush=True)
             key = (n, args.parties, args.features, row['sec_param'])
             rows = [r for r in rows if (int(r['rows']), int(r['parties']), int(r['features']),

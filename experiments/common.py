@@ -10,9 +10,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from mpclab.launch import free_base_port, local_argvs, run_parties  # noqa: F401 (re-export)
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's mpclab, whatever is installed: a benchmark run against a baseline checkout
+# (--baseline) must time that checkout's library, not the installed one.
+sys.path.insert(0, ROOT)
+
+from mpclab.launch import free_base_port, local_argvs, run_parties  # noqa: E402,F401 (re-export)
 PROTOCOLS = os.path.join(ROOT, 'protocols')
 RESULTS = os.path.join(ROOT, 'results')
 
