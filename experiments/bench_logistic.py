@@ -28,8 +28,8 @@ Party 0 also fits scikit-learn's LogisticRegression(C, tol=1e-10) on the same da
 the largest coefficient difference and both accuracies.  Results are appended per size to
 results/bench_logistic.csv (one row per run; existing rows of other sizes are kept) and
 plotted to results/bench_logistic.png, with party 0's peak resident memory over the run (its
-``ru_maxrss``: the other parties hold shares of the same size).  The machine's 1-minute load average is recorded,
-because other work on the same cores slows the parties down.
+``ru_maxrss``: the other parties hold shares of the same size).  The machine's 1-minute load
+average is recorded, because other work on the same cores slows the parties down.
 """
 
 import argparse
@@ -228,7 +228,8 @@ def save_rows(rows):
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         for r in rows:
-            r = {'sec_param': 30, 'int_bits': '', 'fit_cpu_s': '', 'peak_rss_mib_party0': '', **r}   # rows of earlier runs: -K 30
+            # rows of earlier runs: -K 30, no CPU or memory figures
+            r = {'sec_param': 30, 'int_bits': '', 'fit_cpu_s': '', 'peak_rss_mib_party0': '', **r}
             w.writerow({k: (f'{r[k]:.4g}' if isinstance(r[k], float) else r[k]) for k in FIELDS})
 
 
