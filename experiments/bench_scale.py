@@ -17,6 +17,7 @@ CSV: on a shared machine it says how much the figures are worth.  Measured, neve
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -189,6 +190,13 @@ def packing_costs(n=300, d=15, value_bits=33, stat_sec=40, key_bits=2048):
     return out
 
 
+def _commit():
+    """This checkout's commit (short), to tell the rows of different code apart."""
+    out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or 'unknown'
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--rows', type=int, nargs='+', default=[10000, 100000])
@@ -222,7 +230,7 @@ def main():
                     summaries, peaks, wall = run_join(lp, rp, workers, fmt, args.timeout,
                                                       program=args.program, target=target)
                     timings = [s['timings'] for s in summaries]
-                    row = {'program': args.program,
+                    row = {'commit': _commit(), 'program': args.program,
                            'rows_per_owner': n, 'features_per_owner': args.features,
                            'format': fmt, 'workers': workers, 'cores': os.cpu_count(),
                            'intersection': summaries[0]['intersection_size'],
