@@ -36,9 +36,9 @@ __all__ = ['workers', 'chunk_map', 'to_bytes', 'bit_limbs', 'limbs_to_ints', 'in
 #: rows per chunk of work below which a second thread is not worth starting
 MIN_CHUNK = 4096
 
-#: elements per chunk of `prss_masks`: its limbs take about 1 KB an element, so a chunk's
-#: working memory is about 64 MB per thread however many masks a truncation needs (the
-#: Hessian of logistic regression truncates 2M products a block)
+#: elements per chunk of `prss_masks`: its limbs take about 0.75 KB an element
+#: (results/mask_memory.csv), so a chunk's working memory is about 50 MB per thread however
+#: many masks a truncation needs (2M for a whole block of logistic regression's W·X)
 MASK_CHUNK = 1 << 16
 
 
