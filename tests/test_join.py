@@ -429,6 +429,26 @@ def test_every_party_counts_the_same_and_the_loop_runs_between_chunks(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('parties', [3, 4])
+def test_separate_parties_join_with_the_helpers_masks_one_chunk_ahead(tmp_path, parties):
+    # chunks of 2 ciphertexts, each chunk's masks made only once the one before it returned
+    left, right = random_tables(np.random.default_rng(20 + parties), 23, 19, 17)
+    lp, rp = write_tables(tmp_path, left, right)
+    args = ['--chunk', '2', '--ahead', '1', '--open']
+    results = run_separate(JOIN_PARTY, [['--left', lp] + args, ['--right', rp] + args]
+                           + [args] * (parties - 2), timeout=240)
+    reports = []
+    for code, out, err in results:
+        assert code == 0, err
+        reports.append(party_report(out))
+    expected = plain_join(left, right)
+    for r in reports:
+        assert_same_rows(pd.DataFrame(r['joined'], columns=expected.columns), expected)
+    # only the helper (party 2) makes masks; 17 rows of 2 and 3 values: several chunks each
+    assert [r['most_made_ahead'] for r in reports] == [None, None, 1] + [None] * (parties - 3)
+
+
+@pytest.mark.slow
 def test_helper_masks_on_several_processes_correctly():
     # over 2000 ciphertexts per owner: the helper forks workers for the masking
     left, right = random_tables(np.random.default_rng(12), 2100, 2100, 2050, 1, 1)

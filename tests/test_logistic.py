@@ -429,3 +429,18 @@ def test_separate_parties_random(parties, K):
     w = rng.normal(0, 3, 4)
     y = (rng.uniform(size=200) < 1 / (1 + np.exp(-(X @ w - w.sum() / 2)))).astype(float)
     check_party_result(res, X, y, 1.0, parties)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('parties', [3, 4])
+def test_separate_parties_fit_over_row_blocks_and_hessian_pieces(parties):
+    res = run_party(parties, ['--data', 'random', '--rows', '200', '--features', '4', '--seed', '3',
+                              '--block-rows', '64', '--hessian-rows', '7'], timeout=180)
+    rng = np.random.default_rng(3)   # as in tests/programs/logistic_party.py
+    X = rng.uniform(0, 1, (200, 4))
+    w = rng.normal(0, 3, 4)
+    y = (rng.uniform(size=200) < 1 / (1 + np.exp(-(X @ w - w.sum() / 2)))).astype(float)
+    check_party_result(res, X, y, 1.0, parties)
+    # blocks of 64, 64, 64 and 8 rows, each Hessian in pieces of at most 7 rows
+    assert res['most_hessian_rows'] == 7
+    assert res['hessian_pieces'] % (3 * 10 + 2) == 0 and res['hessian_pieces'] > 0
