@@ -14,10 +14,16 @@ from typing import Iterator, Sequence
 
 from mpyc.runtime import mpc
 
-__all__ = ['BLOCK_ROWS', 'RowBlocks', 'as_blocks', 'one_at_a_time']
+__all__ = ['BLOCK_ROWS', 'COMPARISON_ROWS', 'RowBlocks', 'as_blocks', 'one_at_a_time']
 
 #: rows per block of a large table (a 65536 × 31 block of 140-bit shares is about 90 MB)
 BLOCK_ROWS = 1 << 16
+
+#: rows per block of secure comparisons run `one_at_a_time`: while it runs, a row's 32-bit
+#: comparison holds about 15 kB (its secret random bits and intermediates as Python ints), so
+#: 65 536 rows took 0.97-1.0 GiB per party and 4096 rows 62-71 MiB, no slower
+#: (experiments/bench_block_memory.py, results/block_memory.csv)
+COMPARISON_ROWS = 1 << 12
 
 
 class RowBlocks:
@@ -110,17 +116,19 @@ def as_blocks(a, block_rows: int = BLOCK_ROWS) -> RowBlocks:
 
 
 async def one_at_a_time(fn, a, block_rows: int = BLOCK_ROWS) -> RowBlocks:
-    """RowBlocks of ``fn(block)`` over the row blocks of `a` (a secure array or `RowBlocks`),
-    each block's result complete (its shares at hand) before `fn` is called on the next.
+    """RowBlocks of ``fn(block)`` over blocks of at most `block_rows` rows of `a` (a secure
+    array, or `RowBlocks`, whose larger blocks are cut), each block's result complete (its
+    shares at hand) before `fn` is called on the next.
 
     MPyC starts every operation at once and runs them as their messages arrive, so a loop over
     a million rows' comparisons would hold all their random bits and intermediates together;
     here their working memory is one block's.  Opens nothing (it awaits shares, not values).
     """
     out = []
-    for b in as_blocks(a, block_rows):
-        r = fn(b)
-        await mpc.gather(r)
-        out.append(r)
+    for block in as_blocks(a, block_rows):
+        for start in range(0, block.shape[0], block_rows) or [0]:   # [0]: a block of no rows
+            r = fn(block[start:start + block_rows])
+            await mpc.gather(r)
+            out.append(r)
     return RowBlocks(out)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mpyc.runtime import mpc
 
-from mpclab.blocks import RowBlocks
+from mpclab.blocks import RowBlocks, one_at_a_time
 from partyrun import ROOT, run_local
 
 PROGRAM = os.path.join(ROOT, 'tests', 'programs', 'blocks_party.py')
@@ -40,6 +40,22 @@ def test_blocks_must_stack():
         RowBlocks([a, b])
     with pytest.raises(ValueError):
         RowBlocks([])
+
+
+def test_one_at_a_time_cuts_larger_blocks_to_the_rows_asked_for():
+    x = np.arange(30.0).reshape(10, 3)
+    for a in (secfxp.array(x, integral=False),
+              RowBlocks.from_array(secfxp.array(x, integral=False), block_rows=7)):
+        seen = []
+
+        def double(block):
+            seen.append(block.shape[0])
+            return block * 2
+        out = mpc.run(one_at_a_time(double, a, block_rows=3))
+        assert np.array_equal(opened(out.array()), 2 * x)
+        assert seen == ([3, 3, 3, 1] if isinstance(a, mpc.SecureArray) else [3, 3, 1, 3])
+    empty = mpc.run(one_at_a_time(lambda b: b * 2, secfxp.array(np.zeros((0, 3)), integral=False), 3))
+    assert empty.shape == (0, 3)
 
 
 def test_one_at_a_time_finishes_each_block_before_the_next_starts_among_three_parties():

@@ -74,7 +74,7 @@ from mpyc import asyncoro
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
-from mpclab.blocks import BLOCK_ROWS, RowBlocks, as_blocks
+from mpclab.blocks import BLOCK_ROWS, COMPARISON_ROWS, RowBlocks, as_blocks, one_at_a_time
 from mpclab.bounds import (MARGIN, REMEDY, FixedPointOverflowError, Plan, inputs_too_large, limit,
                            require, wide_bits)
 from mpclab.metrics.classification import both_classes
@@ -644,7 +644,7 @@ class SecureLogisticRegressionCV:
                 await model._fit(rows, w, None, gram, checks=not i)
                 w = model._w
                 path.append(w)
-                labels = model.predict(held_X)
+                labels = await one_at_a_time(model.predict, held_X, COMPARISON_ROWS)
                 weighted[i] = weighted[i] + _correct(held_y, labels) * (common // sizes[k])
                 done += 1
                 if progress:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from mpyc.runtime import mpc
 
 from mpclab import security
-from mpclab.blocks import one_at_a_time
+from mpclab.blocks import COMPARISON_ROWS, one_at_a_time
 from mpclab.bounds import FixedPointOverflowError
 from mpclab.metrics import regression
 from mpclab.models.lasso import SecureLasso
@@ -140,7 +140,8 @@ async def test_metrics(model, Xt, yt, penalty=None, scale_info=None, target=None
         return dict.fromkeys(METRICS)
     r2 = regression.r2_score(yt, y_pred, bound=bound)
     mse = regression.mean_squared_error(yt, y_pred, bound=bound)
-    mae = await regression.mean_absolute_error_in_blocks(yt, y_pred, bound=bound)
+    mae = await regression.mean_absolute_error_in_blocks(yt, y_pred, bound=bound,
+                                                         block_rows=COMPARISON_ROWS)
     if scale_info is None:
         values = [r2, mse, mae]
         if penalty is not None:

@@ -43,7 +43,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import security
-from mpclab.blocks import one_at_a_time
+from mpclab.blocks import COMPARISON_ROWS, one_at_a_time
 from mpclab.metrics import classification, histogram
 from mpclab.models.logistic import (FixedPointOverflowError, SecureLogisticRegression,
                                     SecureLogisticRegressionCV, SingleClassError)
@@ -117,7 +117,7 @@ async def run(job: Job) -> dict:
     with session.phase('logistic:evaluate'):
         Xt, yt, _ = test.Xy(split.target)
         scores = await one_at_a_time(final.decision_function, Xt)
-        labels = await one_at_a_time(final.predict, Xt)   # a block's comparisons at a time
+        labels = await one_at_a_time(final.predict, Xt, COMPARISON_ROWS)
         cm = classification.confusion_matrix(yt, labels)
         quality = [classification.accuracy_score(yt, labels), classification.precision_score(yt, labels),
                    classification.recall_score(yt, labels), classification.f1_score(yt, labels)]

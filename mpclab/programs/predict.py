@@ -26,6 +26,7 @@ import numpy as np
 from mpyc.runtime import mpc
 
 from mpclab import fastmpc, security
+from mpclab.blocks import COMPARISON_ROWS, one_at_a_time
 from mpclab.data import InputError, load_party_table
 from mpclab.modelfile import ModelFileError, owner_columns, read_model
 from mpclab.models.logistic import predict_from_decision
@@ -129,6 +130,11 @@ def _secret_coefficients(model: dict, secfxp):
     return theta[:-1], theta[-1]
 
 
+def _probability_and_label(z):
+    """Secure columns [sigmoid(z), z > 0] of secure decision values z within the sigmoid's domain."""
+    return mpc.np_column_stack([fastmpc.sigmoid(z), predict_from_decision(z)])
+
+
 async def _decision_values(X, model: dict, secfxp, int_bits: int, logistic: bool):
     """Secure z = X @ w + b, its range established before the products that rely on it.
 
@@ -184,9 +190,9 @@ async def run(job: Job) -> dict:
     logistic = model['kind'] == 'logistic'
     with job.session.phase('predict:apply'):
         z = await _decision_values(X, model, X.sectype, job.fmt.int_bits, logistic)
-        outputs = [fastmpc.sigmoid(z), predict_from_decision(z)] if logistic else [z]
-        opened = await mpc.output(security.intended(mpc.np_column_stack(outputs)
-                                                    if logistic else z), receivers=[to])
+        if logistic:   # a block of rows' comparisons at a time
+            z = (await one_at_a_time(_probability_and_label, z, COMPARISON_ROWS)).array()
+        opened = await mpc.output(security.intended(z), receivers=[to])
     if opened is not None:
         opened = np.asarray(opened, dtype=float).reshape(n, -1)
         ids = result.own_ids
