@@ -43,8 +43,12 @@ def test_cv_from_the_command_line():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings('ignore::FutureWarning')   # LogisticRegressionCV's coming defaults
-@pytest.mark.parametrize('parties', [3, 4])
-def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
+@pytest.mark.parametrize('parties, sizes', [
+    (3, None),
+    # held-out labels 7 rows, test labels 5 rows at a time, Hessians in pieces of 9 rows
+    (4, 'mpclab.models.logistic.COMPARISON_ROWS=7;mpclab.programs.logistic.COMPARISON_ROWS=5;'
+        'mpclab.models.logistic.HESSIAN_ROWS=9')])
+def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties, sizes):
     """The training rows (in the secret order, opened by a test hook) are cross-validated by
     scikit-learn on the same contiguous folds; they are the plaintext twin's training rows."""
     # 120 rows and two candidates whose scores stay apart in scikit-learn's CV over random row
@@ -56,14 +60,14 @@ def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
     args = ['--left', lp, '--right', rp, '--id', 'id', '--target', 'y', '--int-bits', '2',
             '--cv', str(K), '--cs', *map(str, Cs), '--tol', '1e-6', '--auc', 'none',
             '--split', 'seeded', '--seed', '2', '--test-fraction', '0.2', '--json', str(js)]
-    env = {**os.environ, 'MPCLAB_TEST_DUMP_CV': str(dump)}
+    env = {**os.environ, 'MPCLAB_TEST_DUMP_CV': str(dump), **({'MPCLAB_TEST_SIZES': sizes} if sizes else {})}
     r = run_local(LOGISTIC, args, parties, timeout=400, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads((tmp_path / 'out_0.json').read_text())
     rows = np.load(dump)
     X, y = rows['X'], rows['y']
     joined = plaintext_join(lp, rp, 'id')
-    train, _ = plaintext_split(joined, 'id', 2, 0.2)
+    train, test = plaintext_split(joined, 'id', 2, 0.2)
     features = [c for c in train.columns if c != 'y']
     twin = np.column_stack((train[features].to_numpy(float), train['y'].to_numpy(float)))
     mine = np.column_stack((X, y))
@@ -84,6 +88,10 @@ def test_cv_program_chooses_sklearns_C_with_its_scores(tmp_path, parties):
     final = LogisticRegression(C=cv['C_'], tol=1e-10, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose([out['coef'][f] for f in features], final.coef_[0], atol=1e-2)
     assert abs(out['intercept'] - final.intercept_[0]) < 1e-2
+    # the test rows' labels (a row on the decision boundary may again fall either way)
+    accuracy = final.score(test[features].to_numpy(float), test['y'].to_numpy(float))
+    assert out['metrics']['on'] == 'test'
+    assert abs(out['metrics']['accuracy'] - accuracy) <= 1 / len(test) + 1e-9
     assert any(leak.startswith(f'--cv {K}:') for leak in out['leaks'])
 
 

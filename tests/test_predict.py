@@ -101,7 +101,8 @@ def test_a_secret_logistic_model_predicts_probabilities_and_labels(tmp_path):
     sk = LogisticRegression(tol=1e-10, max_iter=10_000).fit(train_rows[features], train_rows['event'])
     w, b = original_units(sk.coef_[0], sk.intercept_[0], features, scalings(lp, rp))
     new_left, new_right = new_patients(77, 30)
-    results, csv = predict(tmp_path, models, new_left, new_right, 3)
+    sizes = {'MPCLAB_TEST_SIZES': 'mpclab.programs.predict.COMPARISON_ROWS=4'}  # 4 labels at a time
+    results, csv = predict(tmp_path, models, new_left, new_right, 3, env={**os.environ, **sizes})
     for code, _, err in results:
         assert code == 0, err
     got = pd.read_csv(csv)

@@ -12,6 +12,9 @@
   rows, in their secret order, to every party, and party 0 saves them to PATH (.npz): so a
   test learns the folds (contiguous blocks of that order) and can cross-validate the same
   rows in plaintext.  This discloses the training table: tests only.
+* ``MPCLAB_TEST_SIZES='module.NAME=value;...'``: integer constants (rows per block of
+  comparisons, per Hessian piece, ...) set when the first phase starts, so that a small table
+  runs through the paths that only large ones take by default.
 
 `install_from_environment` is called by ``sitecustomize`` in party processes; the in-process
 tests call `install_opening_check` themselves.
@@ -22,7 +25,7 @@ import sys
 import time
 
 __all__ = ['install_from_environment', 'install_fault', 'install_recorder',
-           'install_opening_check', 'install_cv_dump', 'OpeningOutOfRange']
+           'install_opening_check', 'install_cv_dump', 'install_sizes', 'OpeningOutOfRange']
 
 
 class OpeningOutOfRange(AssertionError):
@@ -83,6 +86,31 @@ def install_opening_check(log=None):
     _hooks.opening_checks.append(check)
 
 
+def install_sizes(spec):
+    """Set integer module constants, 'module.NAME=value;...', when the first phase starts
+    (every module is loaded then), so that a party runs with small blocks or chunks.  A name
+    the module does not have is an error, so a misspelt one cannot leave a test meaningless."""
+    import importlib
+    from mpclab import _hooks
+    settings = []
+    for item in spec.split(';'):
+        path, value = item.split('=')
+        module, name = path.rsplit('.', 1)
+        settings.append((module, name, int(value)))
+    done = []
+
+    def apply(phase):
+        if done:
+            return
+        for module, name, value in settings:
+            m = importlib.import_module(module)
+            if not isinstance(getattr(m, name, None), int):
+                raise AttributeError(f'MPCLAB_TEST_SIZES: {module} has no integer {name}')
+            setattr(m, name, value)
+        done.append(phase)
+    _hooks.phase_started.append(apply)
+
+
 def install_cv_dump(path):
     from mpclab import _hooks
 
@@ -122,6 +150,9 @@ def install_from_environment():
     dump = os.environ.get('MPCLAB_TEST_DUMP_CV')
     if dump:
         install_cv_dump(dump)
+    sizes = os.environ.get('MPCLAB_TEST_SIZES')
+    if sizes:
+        install_sizes(sizes)
 
 
 if __name__ == '__main__':

@@ -9,6 +9,7 @@ this directory on the path they do nothing.
 import os
 
 if any(os.environ.get(v) for v in ('MPCLAB_TEST_FAULT', 'MPCLAB_TEST_RECORD_DIR',
-                                   'MPCLAB_TEST_CHECK_OPENINGS', 'MPCLAB_TEST_DUMP_CV')):
+                                   'MPCLAB_TEST_CHECK_OPENINGS', 'MPCLAB_TEST_DUMP_CV',
+                                   'MPCLAB_TEST_SIZES')):
     import mpclab_testhooks
     mpclab_testhooks.install_from_environment()
