@@ -27,7 +27,7 @@ values |z| ≤ 1024).  No secure comparison is made on the rows during training.
 Stopping: as scikit-learn's lbfgs, when every entry of the gradient of the objective scaled by
 1/(C·n) is at most ``tol``; a last step with the previous Hessian then follows.  The same
 iteration in plaintext ends 2.6e-4 to 5.5e-3 from the optimum for tol = 1e-4 on
-`bench_logistic`'s data (1000 × 10 to 65 536 × 30; coefficients up to 7), a fifth to a half of
+`bench_logistic`'s data (1000 × 10 to 65 536 × 30; coefficients up to 7), a tenth to a half of
 scikit-learn's own default run's distance, and within 3e-6 for tol = 1e-5, one Newton pass
 more (`experiments/logistic_stopping.py`, results/logistic_stopping.csv).
 
