@@ -400,6 +400,14 @@ def run_party(parties, args, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def party_random_data(rows, features, seed):
+    """The table of `logistic_party.py --data random` (its random_data, drawn the same way)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (rows, features))
+    w = rng.normal(0, 3, features)
+    return X, (rng.uniform(size=rows) < 1 / (1 + np.exp(-(X @ w - w.sum() / 2)))).astype(float)
+
+
 def check_party_result(res, X, y, C, parties):
     assert res['parties'] == parties
     sk = reference(X, y, C)
@@ -424,10 +432,7 @@ def test_separate_parties_heart():
 def test_separate_parties_random(parties, K):
     res = run_party(parties, ['--data', 'random', '--rows', '200', '--features', '4', '--seed', '3',
                               '-K', str(K)], timeout=180)
-    rng = np.random.default_rng(3)   # as in tests/programs/logistic_party.py
-    X = rng.uniform(0, 1, (200, 4))
-    w = rng.normal(0, 3, 4)
-    y = (rng.uniform(size=200) < 1 / (1 + np.exp(-(X @ w - w.sum() / 2)))).astype(float)
+    X, y = party_random_data(200, 4, 3)
     check_party_result(res, X, y, 1.0, parties)
 
 
@@ -436,10 +441,7 @@ def test_separate_parties_random(parties, K):
 def test_separate_parties_fit_over_row_blocks_and_hessian_pieces(parties):
     res = run_party(parties, ['--data', 'random', '--rows', '200', '--features', '4', '--seed', '3',
                               '--block-rows', '64', '--hessian-rows', '7'], timeout=180)
-    rng = np.random.default_rng(3)   # as in tests/programs/logistic_party.py
-    X = rng.uniform(0, 1, (200, 4))
-    w = rng.normal(0, 3, 4)
-    y = (rng.uniform(size=200) < 1 / (1 + np.exp(-(X @ w - w.sum() / 2)))).astype(float)
+    X, y = party_random_data(200, 4, 3)
     check_party_result(res, X, y, 1.0, parties)
     # blocks of 64, 64, 64 and 8 rows, each Hessian in pieces of at most 7 rows
     assert res['most_hessian_rows'] == 7

@@ -145,19 +145,14 @@ def coefficient_needles(values):
 
 
 def secret_values(docs):
-    """The secret model's field elements, from every party's shares in its file (Lagrange
-    interpolation at 0 of the points x = party + 1): what the wire would carry if it leaked."""
+    """The secret model's field elements (in [0, p)) and p, recombined by MPyC from every
+    party's shares in its file (party i holds the point i + 1): what the wire would carry if
+    it leaked."""
+    from mpyc import finfields, thresha
     p = int(docs[0]['secret']['field_modulus'])
-    xs = [d['secret']['party'] + 1 for d in docs]
-    weights = []
-    for i, xi in enumerate(xs):
-        num = den = 1
-        for j, xj in enumerate(xs):
-            if j != i:
-                num, den = num * -xj % p, den * (xi - xj) % p
-        weights.append(num * pow(den, -1, p) % p)
-    shares = [list(map(int, d['secret']['shares'])) for d in docs]
-    return [sum(w * s[k] for w, s in zip(weights, shares)) % p for k in range(len(shares[0]))], p
+    field = finfields.GF(p)
+    points = [(d['secret']['party'] + 1, [field(int(s)) for s in d['secret']['shares']]) for d in docs]
+    return [int(v.value) % p for v in thresha.recombine(field, points)], p
 
 
 def test_a_secret_model_leaves_only_shares_in_files_and_on_the_wire(tmp_path):
